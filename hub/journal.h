@@ -1,0 +1,94 @@
+// The hub's durable journal (embedded SQLite, WAL): per-stream acknowledged
+// seqs, per-user pending byte totals, raw reports for audit, apply intents,
+// orphan counters. Once Accept() returns, the bytes survive a crash.
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "hiddify_sync/v1/sync.pb.h"
+
+namespace hsync::hub {
+
+struct AcceptResult {
+  uint64_t acked_seq = 0;  // highest durable seq of the stream
+  bool duplicate = false;  // seq <= acked_seq: nothing was changed
+};
+
+struct PendingUser {
+  std::string uuid;
+  uint64_t bytes = 0;                 // sum over all nodes, not yet applied
+  absl::Time last_online;             // latest reported; InfinitePast = unknown
+  absl::Time first_pending_at;        // when the oldest of these bytes arrived
+};
+
+// Written before a PATCH, removed with the pending subtraction after it.
+struct ApplyIntent {
+  std::string uuid;
+  uint64_t value_read = 0;     // parent's current_usage before
+  uint64_t value_written = 0;  // value_read + bytes_applied (clamped by the panel)
+  uint64_t bytes_applied = 0;
+  absl::Time created_at;
+};
+
+struct StreamState {
+  std::string node_id;
+  uint64_t stream_id = 0;
+  uint64_t last_seq = 0;
+  uint64_t reports = 0;
+  uint64_t bytes = 0;
+  absl::Time last_report_at;
+};
+
+struct JournalStats {
+  uint64_t pending_users = 0;
+  uint64_t pending_bytes = 0;
+  uint64_t reports = 0;            // raw reports kept
+  absl::Time oldest_pending_at = absl::InfinitePast();
+  uint64_t orphaned_bytes = 0;
+  uint64_t orphaned_users = 0;
+  uint64_t bytes_applied_total = 0;
+};
+
+class Journal {
+ public:
+  // Opens or creates the journal at `path` (WAL, synchronous=FULL).
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& path);
+  ~Journal();
+
+  // Records an already validated report durably, in one transaction with
+  // other concurrent callers (group commit): stream seq, pending totals,
+  // latest last_online, raw report. A seq <= the stream's acked seq is a
+  // duplicate and changes nothing. A gap (seq > acked + 1) is accepted.
+  absl::StatusOr<AcceptResult> Accept(const hiddify_sync::v1::UsageReport& report);
+
+  // Users with pending bytes > 0, oldest first.
+  absl::StatusOr<std::vector<PendingUser>> PendingUsers();
+
+  absl::Status RecordIntent(const ApplyIntent& intent);
+  // In one transaction: pending[uuid] -= bytes_applied, applied total += it, drop the intent.
+  absl::Status CompleteIntent(const std::string& uuid, uint64_t bytes_applied);
+  // Drops the intent without touching pending (the PATCH did not happen).
+  absl::Status AbandonIntent(const std::string& uuid);
+  absl::StatusOr<std::vector<ApplyIntent>> OpenIntents();
+  // Moves `bytes` of the user's pending total to the orphan counters.
+  absl::Status MarkOrphaned(const std::string& uuid, uint64_t bytes);
+
+  absl::StatusOr<JournalStats> Stats();
+  absl::StatusOr<std::vector<StreamState>> Streams();
+  // Deletes raw audit reports older than `age`.
+  absl::Status PruneReports(absl::Duration age);
+
+ private:
+  Journal() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hsync::hub

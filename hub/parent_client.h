@@ -1,0 +1,61 @@
+// The hub's only way to talk to the parent panel's REST API v2 (PANEL.md §1):
+// libcurl, one reused connection per client, Accept: application/json, a
+// plain product User-Agent, TLS verified by default. Not thread-safe: each
+// thread that talks to the parent owns its own ParentClient.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "hiddify_sync/v1/sync.pb.h"
+
+namespace hsync::hub {
+
+struct ParentClientOptions {
+  std::string base_url;  // https://panel.example/<admin_proxy_path> (no trailing slash needed)
+  std::string api_key;   // Hiddify-API-Key; never logged
+  bool verify_tls = true;
+  std::string ca_file;   // optional extra CA bundle
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration request_timeout = absl::Seconds(20);
+  std::string user_agent = "hiddify-sync/0.1.0";
+};
+
+// The fields a PATCH may set; unset fields are not sent. Never contains uuid.
+struct UserPatch {
+  std::optional<uint64_t> current_usage_bytes;  // absolute, sent as exact GiB float
+  std::optional<std::string> last_online;       // "YYYY-MM-DD HH:MM:SS"
+  std::optional<int32_t> package_days;          // needed for start_date to apply
+  std::optional<std::string> start_date;        // "YYYY-MM-DD"
+};
+
+// Error mapping of every call: transport failure/timeout -> Unavailable;
+// HTTP 5xx -> Unavailable (message carries the panel's text); 404 -> NotFound;
+// 401/403 -> PermissionDenied; 400/422 -> InvalidArgument; a body that is not
+// the expected JSON -> DataLoss. Messages never contain the API key.
+class ParentClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<ParentClient>> Create(ParentClientOptions options);
+  ~ParentClient();
+
+  // GET /api/v2/admin/user/ — every user; 404 "You have no user" = empty list.
+  absl::StatusOr<std::vector<hiddify_sync::v1::User>> ListUsers();
+  // GET /api/v2/admin/user/<uuid>/.
+  absl::StatusOr<hiddify_sync::v1::User> GetUser(const std::string& uuid);
+  // PATCH /api/v2/admin/user/<uuid>/ with `patch`; returns the user the panel answered with.
+  absl::StatusOr<hiddify_sync::v1::User> PatchUser(const std::string& uuid, const UserPatch& patch);
+  // GET /api/v2/panel/ping/.
+  absl::Status Ping();
+
+ private:
+  explicit ParentClient(ParentClientOptions options);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hsync::hub
