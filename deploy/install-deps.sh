@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 PACKAGES=(
-  build-essential cmake pkg-config git ca-certificates openssl
+  build-essential cmake pkg-config git ca-certificates openssl curl jq
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcurl4-openssl-dev default-libmysqlclient-dev libabsl-dev libsqlite3-dev
   nlohmann-json3-dev libtomlplusplus-dev libcpp-httplib-dev prometheus-cpp-dev
