@@ -28,6 +28,9 @@ class ChildProcess {
   // (WEXITSTATUS, or 128+signal). DeadlineExceeded if still running.
   absl::StatusOr<int> Signal(int signal, absl::Duration timeout = absl::Seconds(10));
   absl::StatusOr<int> Wait(absl::Duration timeout);
+  // Gives up ownership: the process keeps running, the destructor no longer
+  // kills it, and the caller must reap it. Returns the pid.
+  int Release();
 
  private:
   ChildProcess() = default;
