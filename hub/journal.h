@@ -41,7 +41,8 @@ struct StreamState {
   std::string node_id;
   uint64_t stream_id = 0;
   uint64_t last_seq = 0;
-  uint64_t reports = 0;
+  uint64_t reports = 0;     // accepted (not duplicate) reports
+  uint64_t duplicates = 0;  // duplicate reports seen for this stream (acked, changed nothing)
   uint64_t bytes = 0;
   absl::Time last_report_at;
 };
@@ -65,24 +66,34 @@ class Journal {
   // Records an already validated report durably, in one transaction with
   // other concurrent callers (group commit): stream seq, pending totals,
   // latest last_online, raw report. A seq <= the stream's acked seq is a
-  // duplicate and changes nothing. A gap (seq > acked + 1) is accepted.
+  // duplicate and changes nothing (also within one batch; only the stream's
+  // duplicates counter moves). A gap (seq > acked + 1) is accepted. A new
+  // stream_id starts at acked seq 0. Usages with 0 bytes create no pending row.
+  // Blocks until committed (fsynced): an OK result is durable.
   absl::StatusOr<AcceptResult> Accept(const hiddify_sync::v1::UsageReport& report);
 
-  // Users with pending bytes > 0, oldest first.
+  // Users with pending bytes > 0, oldest first (by first_pending_at).
   absl::StatusOr<std::vector<PendingUser>> PendingUsers();
 
+  // Persists the intent (durable on return). At most one open intent per
+  // user: AlreadyExists if one is open. FailedPrecondition if bytes_applied
+  // exceeds the user's pending bytes. created_at unset (epoch) = now.
   absl::Status RecordIntent(const ApplyIntent& intent);
   // In one transaction: pending[uuid] -= bytes_applied, applied total += it, drop the intent.
+  // Requires the open intent with the same bytes_applied (FailedPrecondition
+  // otherwise, nothing changed), so a repeated call never subtracts twice.
   absl::Status CompleteIntent(const std::string& uuid, uint64_t bytes_applied);
-  // Drops the intent without touching pending (the PATCH did not happen).
+  // Drops the intent without touching pending (the PATCH did not happen). OK if none.
   absl::Status AbandonIntent(const std::string& uuid);
   absl::StatusOr<std::vector<ApplyIntent>> OpenIntents();
-  // Moves `bytes` of the user's pending total to the orphan counters.
+  // Moves `bytes` of the user's pending total to the orphan counters (orphaned
+  // users = distinct uuids ever orphaned). Refused (FailedPrecondition) while
+  // the user has an open intent or fewer pending bytes.
   absl::Status MarkOrphaned(const std::string& uuid, uint64_t bytes);
 
   absl::StatusOr<JournalStats> Stats();
   absl::StatusOr<std::vector<StreamState>> Streams();
-  // Deletes raw audit reports older than `age`.
+  // Deletes raw audit reports older than `age` (in small batches between ingest).
   absl::Status PruneReports(absl::Duration age);
 
  private:

@@ -1,0 +1,447 @@
+#include "hub/journal.h"
+
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
+#include "common/status_macros.h"
+#include "hub/journal_group_commit.h"
+#include "hub/journal_schema.h"
+#include "hub/journal_sqlite.h"
+
+namespace hsync::hub {
+namespace {
+
+constexpr int kBusyTimeoutMs = 10'000;
+constexpr int kPruneChunkRows = 2000;
+
+constexpr const char* kAppliedBytes = "applied_bytes";
+constexpr const char* kOrphanedBytes = "orphaned_bytes";
+constexpr const char* kReportsKept = "reports_kept";
+
+std::optional<int64_t> ToMicros(absl::Time t) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return std::nullopt;
+  return absl::ToUnixMicros(t);
+}
+
+absl::Time TimeColumn(const SqliteStatement& stmt, int column) {
+  if (stmt.ColumnIsNull(column)) return absl::InfinitePast();
+  return absl::FromUnixMicros(stmt.ColumnInt64(column));
+}
+
+// Statements of the write connection; used only inside group-commit operations
+// (that is, on the writer thread).
+struct WriterStatements {
+  SqliteStatement select_stream_seq, count_duplicate, upsert_stream, upsert_pending,
+      insert_report, add_counter, select_intent, insert_intent, delete_intent,
+      select_pending_bytes, subtract_pending, delete_empty_pending, upsert_orphan,
+      prune_reports_chunk;
+
+  static absl::StatusOr<WriterStatements> Prepare(SqliteDb& db) {
+#define HSYNC_PREPARE(name, sql) ASSIGN_OR_RETURN(auto name, db.Prepare(sql))
+    HSYNC_PREPARE(select_stream_seq,
+                  "SELECT last_seq FROM streams WHERE node_id = ?1 AND stream_id = ?2");
+    HSYNC_PREPARE(count_duplicate,
+                  "UPDATE streams SET duplicates = duplicates + 1 "
+                  "WHERE node_id = ?1 AND stream_id = ?2");
+    HSYNC_PREPARE(upsert_stream,
+                  "INSERT INTO streams(node_id, stream_id, last_seq, reports, duplicates, bytes, "
+                  "last_report_at) VALUES(?1, ?2, ?3, 1, 0, ?4, ?5) "
+                  "ON CONFLICT(node_id, stream_id) DO UPDATE SET last_seq = excluded.last_seq, "
+                  "reports = reports + 1, bytes = bytes + excluded.bytes, "
+                  "last_report_at = excluded.last_report_at");
+    // A row exists only while bytes > 0, so first_pending_at of an existing row
+    // is still the arrival of its oldest bytes and is left alone.
+    HSYNC_PREPARE(upsert_pending,
+                  "INSERT INTO pending(uuid, bytes, last_online, first_pending_at) "
+                  "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(uuid) DO UPDATE SET "
+                  "bytes = bytes + excluded.bytes, "
+                  "last_online = CASE WHEN excluded.last_online IS NULL THEN last_online "
+                  "WHEN last_online IS NULL OR excluded.last_online > last_online "
+                  "THEN excluded.last_online ELSE last_online END");
+    HSYNC_PREPARE(insert_report,
+                  "INSERT INTO reports(node_id, stream_id, seq, received_at, payload) "
+                  "VALUES(?1, ?2, ?3, ?4, ?5)");
+    HSYNC_PREPARE(add_counter,
+                  "INSERT INTO counters(name, value) VALUES(?1, ?2) "
+                  "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value");
+    HSYNC_PREPARE(select_intent, "SELECT bytes_applied FROM intents WHERE uuid = ?1");
+    HSYNC_PREPARE(insert_intent,
+                  "INSERT INTO intents(uuid, value_read, value_written, bytes_applied, "
+                  "created_at) VALUES(?1, ?2, ?3, ?4, ?5)");
+    HSYNC_PREPARE(delete_intent, "DELETE FROM intents WHERE uuid = ?1");
+    HSYNC_PREPARE(select_pending_bytes, "SELECT bytes FROM pending WHERE uuid = ?1");
+    HSYNC_PREPARE(subtract_pending, "UPDATE pending SET bytes = bytes - ?2 WHERE uuid = ?1");
+    HSYNC_PREPARE(delete_empty_pending, "DELETE FROM pending WHERE uuid = ?1 AND bytes = 0");
+    HSYNC_PREPARE(upsert_orphan,
+                  "INSERT INTO orphans(uuid, bytes, first_at, last_at) VALUES(?1, ?2, ?3, ?3) "
+                  "ON CONFLICT(uuid) DO UPDATE SET bytes = bytes + excluded.bytes, "
+                  "last_at = excluded.last_at");
+    HSYNC_PREPARE(prune_reports_chunk,
+                  "DELETE FROM reports WHERE id IN (SELECT id FROM reports "
+                  "WHERE received_at < ?1 ORDER BY id LIMIT ?2)");
+#undef HSYNC_PREPARE
+    return WriterStatements{std::move(select_stream_seq), std::move(count_duplicate),
+                            std::move(upsert_stream),     std::move(upsert_pending),
+                            std::move(insert_report),     std::move(add_counter),
+                            std::move(select_intent),     std::move(insert_intent),
+                            std::move(delete_intent),     std::move(select_pending_bytes),
+                            std::move(subtract_pending),  std::move(delete_empty_pending),
+                            std::move(upsert_orphan),     std::move(prune_reports_chunk)};
+  }
+};
+
+}  // namespace
+
+struct Journal::Impl {
+  SqliteDb write_db;
+  SqliteDb read_db;
+  std::optional<WriterStatements> w;
+  std::mutex read_mu;  // guards read_db (reads are not on the writer thread)
+  // Declared last: destroyed first, so the writer thread stops before the
+  // statements and connections it uses go away.
+  std::unique_ptr<GroupCommitter> committer;
+
+  Impl(SqliteDb write, SqliteDb read) : write_db(std::move(write)), read_db(std::move(read)) {}
+
+  absl::Status AddCounter(const char* name, int64_t delta) {
+    w->add_counter.BindText(1, name);
+    w->add_counter.BindInt64(2, delta);
+    return w->add_counter.Run();
+  }
+
+  // Pending bytes of `uuid` (0 when it has no row).
+  absl::StatusOr<uint64_t> PendingBytes(const std::string& uuid) {
+    SqliteStatement& s = w->select_pending_bytes;
+    s.BindText(1, uuid);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    uint64_t bytes = row ? FromSqlInt(s.ColumnInt64(0)) : 0;
+    s.Reset();
+    return bytes;
+  }
+
+  // Subtracts `bytes` from the user's pending total (must be there) and drops
+  // the row when it reaches 0.
+  absl::Status SubtractPending(const std::string& uuid, uint64_t bytes) {
+    ASSIGN_OR_RETURN(uint64_t have, PendingBytes(uuid));
+    if (have < bytes) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "journal: user ", uuid, " has ", have, " pending bytes, cannot take ", bytes));
+    }
+    w->subtract_pending.BindText(1, uuid);
+    w->subtract_pending.BindInt64(2, ToSqlInt(bytes));
+    RETURN_IF_ERROR(w->subtract_pending.Run());
+    w->delete_empty_pending.BindText(1, uuid);
+    return w->delete_empty_pending.Run();
+  }
+
+  // bytes_applied of the user's open intent, nullopt if none.
+  absl::StatusOr<std::optional<uint64_t>> IntentBytes(const std::string& uuid) {
+    SqliteStatement& s = w->select_intent;
+    s.BindText(1, uuid);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    std::optional<uint64_t> bytes;
+    if (row) bytes = FromSqlInt(s.ColumnInt64(0));
+    s.Reset();
+    return bytes;
+  }
+
+  absl::StatusOr<AcceptResult> AcceptInTransaction(const hiddify_sync::v1::UsageReport& report,
+                                                   const std::string& payload,
+                                                   uint64_t bytes_sum,
+                                                   const std::vector<std::optional<int64_t>>& online,
+                                                   absl::Time now) {
+    const int64_t now_us = absl::ToUnixMicros(now);
+    const int64_t stream_id = ToSqlInt(report.stream_id());
+    SqliteStatement& sel = w->select_stream_seq;
+    sel.BindText(1, report.node_id());
+    sel.BindInt64(2, stream_id);
+    ASSIGN_OR_RETURN(bool known, sel.Step());
+    const uint64_t last_seq = known ? FromSqlInt(sel.ColumnInt64(0)) : 0;
+    sel.Reset();
+
+    // Earlier reports of the same batch are already visible here, so a
+    // duplicate within one batch is caught too.
+    if (report.seq() <= last_seq) {
+      if (known) {
+        w->count_duplicate.BindText(1, report.node_id());
+        w->count_duplicate.BindInt64(2, stream_id);
+        RETURN_IF_ERROR(w->count_duplicate.Run());
+      }
+      return AcceptResult{last_seq, true};
+    }
+
+    SqliteStatement& up = w->upsert_pending;
+    for (int i = 0; i < report.usages_size(); ++i) {
+      const auto& usage = report.usages(i);
+      if (usage.bytes() == 0) continue;  // only users with traffic get a pending row
+      up.BindText(1, usage.uuid());
+      up.BindInt64(2, ToSqlInt(usage.bytes()));
+      up.BindOptionalInt64(3, online[i]);
+      up.BindInt64(4, now_us);
+      RETURN_IF_ERROR(up.Run());
+    }
+
+    SqliteStatement& st = w->upsert_stream;
+    st.BindText(1, report.node_id());
+    st.BindInt64(2, stream_id);
+    st.BindInt64(3, ToSqlInt(report.seq()));
+    st.BindInt64(4, ToSqlInt(bytes_sum));
+    st.BindInt64(5, now_us);
+    RETURN_IF_ERROR(st.Run());
+
+    SqliteStatement& rep = w->insert_report;
+    rep.BindText(1, report.node_id());
+    rep.BindInt64(2, stream_id);
+    rep.BindInt64(3, ToSqlInt(report.seq()));
+    rep.BindInt64(4, now_us);
+    rep.BindBlob(5, payload);
+    RETURN_IF_ERROR(rep.Run());
+    RETURN_IF_ERROR(AddCounter(kReportsKept, 1));
+    return AcceptResult{report.seq(), false};
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(SqliteDb write_db, SqliteDb::Open(path, kBusyTimeoutMs));
+  RETURN_IF_ERROR(ConfigureJournalConnection(write_db));
+  RETURN_IF_ERROR(CreateJournalSchema(write_db));
+  ASSIGN_OR_RETURN(SqliteDb read_db, SqliteDb::Open(path, kBusyTimeoutMs));
+  RETURN_IF_ERROR(ConfigureJournalConnection(read_db));
+  RETURN_IF_ERROR(read_db.Exec("PRAGMA query_only=1"));
+
+  std::unique_ptr<Journal> journal(new Journal());
+  journal->impl_ = std::make_unique<Impl>(std::move(write_db), std::move(read_db));
+  Impl& impl = *journal->impl_;
+  ASSIGN_OR_RETURN(impl.w, WriterStatements::Prepare(impl.write_db));
+  ASSIGN_OR_RETURN(impl.committer, GroupCommitter::Start(&impl.write_db));
+  return journal;
+}
+
+Journal::~Journal() = default;
+
+absl::StatusOr<AcceptResult> Journal::Accept(const hiddify_sync::v1::UsageReport& report) {
+  // Everything that needs no database is done here, on the caller's thread,
+  // to keep the writer's transaction short.
+  const std::string payload = report.SerializeAsString();
+  uint64_t bytes_sum = 0;
+  std::vector<std::optional<int64_t>> online(report.usages_size());
+  for (int i = 0; i < report.usages_size(); ++i) {
+    const auto& usage = report.usages(i);
+    bytes_sum += usage.bytes();
+    if (usage.has_last_online()) online[i] = ToMicros(FromProtoTimestamp(usage.last_online()));
+  }
+
+  AcceptResult result;
+  absl::Status status = impl_->committer->Run([&](absl::Time now) -> absl::Status {
+    ASSIGN_OR_RETURN(result, impl_->AcceptInTransaction(report, payload, bytes_sum, online, now));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+absl::StatusOr<std::vector<PendingUser>> Journal::PendingUsers() {
+  std::lock_guard<std::mutex> lock(impl_->read_mu);
+  ASSIGN_OR_RETURN(SqliteStatement s,
+                   impl_->read_db.Prepare("SELECT uuid, bytes, last_online, first_pending_at "
+                                          "FROM pending WHERE bytes > 0 "
+                                          "ORDER BY first_pending_at, uuid"));
+  std::vector<PendingUser> users;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    PendingUser u;
+    u.uuid = s.ColumnText(0);
+    u.bytes = FromSqlInt(s.ColumnInt64(1));
+    u.last_online = TimeColumn(s, 2);
+    u.first_pending_at = TimeColumn(s, 3);
+    users.push_back(std::move(u));
+  }
+  return users;
+}
+
+absl::Status Journal::RecordIntent(const ApplyIntent& intent) {
+  if (intent.bytes_applied == 0) {
+    return absl::InvalidArgumentError("journal: intent with 0 bytes");
+  }
+  const absl::Time created = intent.created_at == absl::InfinitePast() ||
+                                     intent.created_at == absl::Time()
+                                 ? absl::Now()
+                                 : intent.created_at;
+  return impl_->committer->Run([&](absl::Time) -> absl::Status {
+    Impl& impl = *impl_;
+    ASSIGN_OR_RETURN(std::optional<uint64_t> open, impl.IntentBytes(intent.uuid));
+    if (open.has_value()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("journal: user ", intent.uuid, " already has an open intent"));
+    }
+    ASSIGN_OR_RETURN(uint64_t pending, impl.PendingBytes(intent.uuid));
+    if (pending < intent.bytes_applied) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("journal: intent for ", intent.uuid, " applies ", intent.bytes_applied,
+                       " bytes but only ", pending, " are pending"));
+    }
+    SqliteStatement& s = impl.w->insert_intent;
+    s.BindText(1, intent.uuid);
+    s.BindInt64(2, ToSqlInt(intent.value_read));
+    s.BindInt64(3, ToSqlInt(intent.value_written));
+    s.BindInt64(4, ToSqlInt(intent.bytes_applied));
+    s.BindInt64(5, absl::ToUnixMicros(created));
+    return s.Run();
+  });
+}
+
+absl::Status Journal::CompleteIntent(const std::string& uuid, uint64_t bytes_applied) {
+  return impl_->committer->Run([&](absl::Time) -> absl::Status {
+    Impl& impl = *impl_;
+    // Requiring the intent makes a repeated CompleteIntent harmless: the
+    // second call finds no intent and subtracts nothing.
+    ASSIGN_OR_RETURN(std::optional<uint64_t> open, impl.IntentBytes(uuid));
+    if (!open.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("journal: no open intent for user ", uuid));
+    }
+    if (*open != bytes_applied) {
+      return absl::FailedPreconditionError(absl::StrCat("journal: intent of user ", uuid,
+                                                        " applies ", *open, " bytes, not ",
+                                                        bytes_applied));
+    }
+    RETURN_IF_ERROR(impl.SubtractPending(uuid, bytes_applied));
+    RETURN_IF_ERROR(impl.AddCounter(kAppliedBytes, ToSqlInt(bytes_applied)));
+    impl.w->delete_intent.BindText(1, uuid);
+    return impl.w->delete_intent.Run();
+  });
+}
+
+absl::Status Journal::AbandonIntent(const std::string& uuid) {
+  return impl_->committer->Run([&](absl::Time) -> absl::Status {
+    impl_->w->delete_intent.BindText(1, uuid);
+    return impl_->w->delete_intent.Run();
+  });
+}
+
+absl::StatusOr<std::vector<ApplyIntent>> Journal::OpenIntents() {
+  std::lock_guard<std::mutex> lock(impl_->read_mu);
+  ASSIGN_OR_RETURN(SqliteStatement s,
+                   impl_->read_db.Prepare("SELECT uuid, value_read, value_written, "
+                                          "bytes_applied, created_at FROM intents "
+                                          "ORDER BY created_at, uuid"));
+  std::vector<ApplyIntent> intents;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ApplyIntent i;
+    i.uuid = s.ColumnText(0);
+    i.value_read = FromSqlInt(s.ColumnInt64(1));
+    i.value_written = FromSqlInt(s.ColumnInt64(2));
+    i.bytes_applied = FromSqlInt(s.ColumnInt64(3));
+    i.created_at = TimeColumn(s, 4);
+    intents.push_back(std::move(i));
+  }
+  return intents;
+}
+
+absl::Status Journal::MarkOrphaned(const std::string& uuid, uint64_t bytes) {
+  if (bytes == 0) return absl::InvalidArgumentError("journal: orphaning 0 bytes");
+  return impl_->committer->Run([&](absl::Time now) -> absl::Status {
+    Impl& impl = *impl_;
+    ASSIGN_OR_RETURN(std::optional<uint64_t> open, impl.IntentBytes(uuid));
+    if (open.has_value()) {
+      // The PATCH of that intent may have happened; resolve it first.
+      return absl::FailedPreconditionError(
+          absl::StrCat("journal: user ", uuid, " has an open intent; resolve it first"));
+    }
+    RETURN_IF_ERROR(impl.SubtractPending(uuid, bytes));
+    SqliteStatement& s = impl.w->upsert_orphan;
+    s.BindText(1, uuid);
+    s.BindInt64(2, ToSqlInt(bytes));
+    s.BindInt64(3, absl::ToUnixMicros(now));
+    RETURN_IF_ERROR(s.Run());
+    return impl.AddCounter(kOrphanedBytes, ToSqlInt(bytes));
+  });
+}
+
+absl::StatusOr<JournalStats> Journal::Stats() {
+  std::lock_guard<std::mutex> lock(impl_->read_mu);
+  SqliteDb& db = impl_->read_db;
+  JournalStats stats;
+  // One read transaction, so the figures are from the same moment.
+  RETURN_IF_ERROR(db.Exec("BEGIN"));
+  auto read = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(SqliteStatement p,
+                     db.Prepare("SELECT count(*), coalesce(sum(bytes), 0), min(first_pending_at) "
+                                "FROM pending WHERE bytes > 0"));
+    ASSIGN_OR_RETURN(bool row, p.Step());
+    if (row) {
+      stats.pending_users = FromSqlInt(p.ColumnInt64(0));
+      stats.pending_bytes = FromSqlInt(p.ColumnInt64(1));
+      stats.oldest_pending_at = TimeColumn(p, 2);
+    }
+    ASSIGN_OR_RETURN(SqliteStatement c, db.Prepare("SELECT name, value FROM counters"));
+    for (;;) {
+      ASSIGN_OR_RETURN(bool more, c.Step());
+      if (!more) break;
+      const std::string name = c.ColumnText(0);
+      const uint64_t value = FromSqlInt(c.ColumnInt64(1));
+      if (name == kAppliedBytes) stats.bytes_applied_total = value;
+      if (name == kOrphanedBytes) stats.orphaned_bytes = value;
+      if (name == kReportsKept) stats.reports = value;
+    }
+    ASSIGN_OR_RETURN(SqliteStatement o, db.Prepare("SELECT count(*) FROM orphans"));
+    ASSIGN_OR_RETURN(bool orow, o.Step());
+    if (orow) stats.orphaned_users = FromSqlInt(o.ColumnInt64(0));
+    return absl::OkStatus();
+  };
+  absl::Status status = read();
+  (void)db.Exec("COMMIT");
+  if (!status.ok()) return status;
+  return stats;
+}
+
+absl::StatusOr<std::vector<StreamState>> Journal::Streams() {
+  std::lock_guard<std::mutex> lock(impl_->read_mu);
+  ASSIGN_OR_RETURN(SqliteStatement s,
+                   impl_->read_db.Prepare("SELECT node_id, stream_id, last_seq, reports, "
+                                          "duplicates, bytes, last_report_at FROM streams "
+                                          "ORDER BY node_id, last_report_at"));
+  std::vector<StreamState> streams;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    StreamState st;
+    st.node_id = s.ColumnText(0);
+    st.stream_id = FromSqlInt(s.ColumnInt64(1));
+    st.last_seq = FromSqlInt(s.ColumnInt64(2));
+    st.reports = FromSqlInt(s.ColumnInt64(3));
+    st.duplicates = FromSqlInt(s.ColumnInt64(4));
+    st.bytes = FromSqlInt(s.ColumnInt64(5));
+    st.last_report_at = TimeColumn(s, 6);
+    streams.push_back(std::move(st));
+  }
+  return streams;
+}
+
+absl::Status Journal::PruneReports(absl::Duration age) {
+  const int64_t cutoff = absl::ToUnixMicros(absl::Now() - age);
+  // Small chunks, each its own group-commit operation, so that ingest batches
+  // are never stuck behind one huge delete.
+  for (;;) {
+    int64_t deleted = 0;
+    RETURN_IF_ERROR(impl_->committer->Run([&](absl::Time) -> absl::Status {
+      Impl& impl = *impl_;
+      SqliteStatement& s = impl.w->prune_reports_chunk;
+      s.BindInt64(1, cutoff);
+      s.BindInt64(2, kPruneChunkRows);
+      RETURN_IF_ERROR(s.Run());
+      deleted = impl.write_db.Changes();
+      if (deleted > 0) RETURN_IF_ERROR(impl.AddCounter(kReportsKept, -deleted));
+      return absl::OkStatus();
+    }));
+    if (deleted < kPruneChunkRows) return absl::OkStatus();
+  }
+}
+
+}  // namespace hsync::hub
