@@ -38,8 +38,15 @@ struct UserPatch {
 // HTTP 5xx -> Unavailable (message carries the panel's text); 404 -> NotFound;
 // 401/403 -> PermissionDenied; 400/422 -> InvalidArgument; a body that is not
 // the expected JSON -> DataLoss. Messages never contain the API key.
+// Also: a 3xx redirect is never followed -> FailedPrecondition saying that the
+// configured base_url is wrong (the panel redirects only URLs it considers
+// malformed); any other 4xx -> FailedPrecondition. Use
+// IsParentTransportError()/ParentHttpStatus() to tell "parent unreachable"
+// from "parent answered an error" (both Unavailable).
 class ParentClient {
  public:
+  // InvalidArgument for options that cannot work (no http(s) base_url, empty
+  // api_key, ca_file not readable). No network I/O happens here.
   static absl::StatusOr<std::unique_ptr<ParentClient>> Create(ParentClientOptions options);
   ~ParentClient();
 
@@ -47,7 +54,8 @@ class ParentClient {
   absl::StatusOr<std::vector<hiddify_sync::v1::User>> ListUsers();
   // GET /api/v2/admin/user/<uuid>/.
   absl::StatusOr<hiddify_sync::v1::User> GetUser(const std::string& uuid);
-  // PATCH /api/v2/admin/user/<uuid>/ with `patch`; returns the user the panel answered with.
+  // PATCH /api/v2/admin/user/<uuid>/ with `patch` (body: see BuildPatchBody in
+  // hub/panel_user_json.h); returns the user the panel answered with.
   absl::StatusOr<hiddify_sync::v1::User> PatchUser(const std::string& uuid, const UserPatch& patch);
   // GET /api/v2/panel/ping/.
   absl::Status Ping();
@@ -57,5 +65,11 @@ class ParentClient {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// True when `status` is a ParentClient error from the transport (connection
+// refused/reset/dropped, DNS, TLS, timeout): the parent did not answer at all.
+bool IsParentTransportError(const absl::Status& status);
+// The HTTP status code behind a ParentClient error that came from an answer.
+std::optional<int> ParentHttpStatus(const absl::Status& status);
 
 }  // namespace hsync::hub
