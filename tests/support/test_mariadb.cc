@@ -190,6 +190,33 @@ absl::StatusOr<std::string> TemplateDatadir(const std::string& mariadbd) {
   return path;
 }
 
+// Removes server dirs left behind by crashed test processes (their mariadbd
+// died with them through PR_SET_PDEATHSIG): a pid file naming a dead process,
+// or no pid file and untouched for an hour.
+void RemoveStaleServerDirs() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator("/tmp", ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool server_dir = name.rfind("hsync-mariadb-", 0) == 0 &&
+                            name.size() == std::string("hsync-mariadb-XXXXXX").size();
+    const bool build_dir = name.rfind("hsync-mariadb-template-build-", 0) == 0;
+    if (!server_dir && !build_dir) continue;
+    std::error_code entry_ec;
+    if (!entry.is_directory(entry_ec)) continue;
+    bool stale = false;
+    std::ifstream pid_file(entry.path() / "mysqld.pid");
+    int pid = 0;
+    if (pid_file >> pid && pid > 0) {
+      stale = ::kill(pid, 0) != 0 && errno == ESRCH;
+    } else {
+      const auto age = fs::file_time_type::clock::now() - fs::last_write_time(entry, entry_ec);
+      stale = !entry_ec && age > std::chrono::hours(1);
+    }
+    if (stale) fs::remove_all(entry.path(), entry_ec);
+  }
+}
+
 std::mutex g_shared_mutex;
 std::unique_ptr<TestMariaDb>* g_shared = new std::unique_ptr<TestMariaDb>();
 
@@ -206,6 +233,7 @@ bool ValidDatabaseName(const std::string& name) {
 absl::StatusOr<std::unique_ptr<TestMariaDb>> TestMariaDb::Start() {
   const std::string mariadbd = FindProgram("mariadbd");
   if (mariadbd.empty()) return absl::NotFoundError("mariadbd not found in PATH or /usr/sbin");
+  RemoveStaleServerDirs();
   ASSIGN_OR_RETURN(const std::string template_dir, TemplateDatadir(mariadbd));
   std::unique_ptr<TestMariaDb> db(new TestMariaDb());
   db->dir_ = MakeTempDir("hsync-mariadb");
