@@ -1,0 +1,197 @@
+#include "reporter/outbox_sender.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/proto_time.h"
+#include "common/status_macros.h"
+#include "reporter/backoff.h"
+#include "reporter/hub_channel.h"
+#include "reporter/sql_values.h"
+
+namespace hsync::reporter {
+namespace {
+
+// Status codes used internally to steer the retry delay.
+absl::Status Rejected(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
+
+}  // namespace
+
+OutboxSender::OutboxSender(std::shared_ptr<grpc::Channel> channel, MariaDbOptions db,
+                           StateStore* store, UsageResetter* resetter, StatusBoard* board,
+                           OutboxSenderOptions options)
+    : stub_(hiddify_sync::v1::SyncHub::NewStub(channel)),
+      db_(std::move(db)),
+      store_(store),
+      resetter_(resetter),
+      board_(board),
+      options_(std::move(options)) {}
+
+OutboxSender::~OutboxSender() { Stop(); }
+
+void OutboxSender::Start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void OutboxSender::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void OutboxSender::Wake() {
+  absl::MutexLock lock(&mu_);
+  woken_ = true;
+}
+
+void OutboxSender::Loop() {
+  Backoff backoff(options_.retry_initial, options_.retry_max);
+  absl::Duration wait = absl::ZeroDuration();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || woken_; };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+      if (stopping_) return;
+      woken_ = false;
+    }
+    absl::Status status = DrainOnce();
+    if (status.ok()) {
+      backoff.Reset();
+      wait = options_.idle_poll;
+    } else if (status.code() == absl::StatusCode::kInvalidArgument) {
+      wait = options_.rejected_retry;  // operator work; do not hammer the hub
+    } else {
+      wait = backoff.Next();
+    }
+    if (!status.ok()) {
+      // A retry wait ignores Wake(): new rows queue behind the one failing.
+      absl::MutexLock lock(&mu_);
+      woken_ = false;
+    }
+  }
+}
+
+absl::Status OutboxSender::DrainOnce() {
+  while (true) {
+    auto conn = db_.Get();
+    if (!conn.ok()) {
+      ReportError(absl::StrCat("outbox: ", conn.status().message()));
+      return conn.status();
+    }
+    auto rows = store_->OldestOutbox(**conn, options_.batch);
+    if (!rows.ok()) {
+      db_.Check(rows.status());
+      ReportError(absl::StrCat("outbox: ", rows.status().message()));
+      return rows.status();
+    }
+    PublishOutboxStats(**conn);
+    if (rows->empty()) return absl::OkStatus();
+    for (const OutboxRow& row : *rows) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return absl::CancelledError("stopping");
+      }
+      auto conn_again = db_.Get();
+      if (!conn_again.ok()) return conn_again.status();
+      absl::Status sent = SendRow(**conn_again, row);
+      if (!sent.ok()) {
+        ReportError(std::string(sent.message()));
+        return sent;
+      }
+    }
+  }
+}
+
+absl::Status OutboxSender::SendRow(MariaDbConnection& conn, const OutboxRow& row) {
+  hiddify_sync::v1::UsageReport report;
+  if (!report.ParseFromString(row.payload)) {
+    return Rejected(absl::StrCat("outbox row stream ", row.stream_id, " seq ", row.seq,
+                                 " does not parse as a UsageReport; it is kept for inspection"));
+  }
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
+  AddHubAuth(context, options_.token);
+  hiddify_sync::v1::ReportAck ack;
+  const grpc::Status call = stub_->ReportUsage(&context, report, &ack);
+  if (!call.ok()) {
+    std::string message = absl::StrCat("sending report seq ", row.seq, ": ", DescribeHubError(call));
+    if (call.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      last_rejected_ = true;
+      return Rejected(absl::StrCat(message,
+                                   "; the report is kept in the outbox (it and every later one "
+                                   "wait until an operator resolves this)"));
+    }
+    return absl::UnavailableError(message);
+  }
+  if (ack.acked_seq() < row.seq) {
+    return absl::UnavailableError(absl::StrCat("the hub acknowledged seq ", ack.acked_seq(),
+                                               " after receiving seq ", row.seq,
+                                               " of stream ", row.stream_id, "; will resend"));
+  }
+  absl::Status acked = ProcessAck(conn, row.stream_id, ack.acked_seq());
+  if (!acked.ok()) {
+    db_.Check(acked);
+    return absl::Status(acked.code(), absl::StrCat("recording the hub's ack: ", acked.message()));
+  }
+  if (last_rejected_ || !last_logged_error_.empty()) {
+    LogInfo(absl::StrCat("outbox: the hub accepts reports again (seq ", row.seq, ")"));
+    last_rejected_ = false;
+    last_logged_error_.clear();
+  }
+  board_->Update([&](auto& r) {
+    r.set_last_seq_acked(std::max<uint64_t>(r.last_seq_acked(), ack.acked_seq()));
+    *r.mutable_last_ack_at() = ToProtoTimestamp(absl::Now());
+  });
+  return absl::OkStatus();
+}
+
+absl::Status OutboxSender::ProcessAck(MariaDbConnection& conn, uint64_t stream_id,
+                                      uint64_t acked_seq) {
+  Transaction tx(conn);
+  RETURN_IF_ERROR(tx.status());
+  if (resetter_ != nullptr) {
+    RETURN_IF_ERROR(store_->LockMeta(conn).status());
+    ASSIGN_OR_RETURN(ResultSet rs,
+                     conn.Query(absl::StrCat("SELECT HEX(payload) FROM ", store_->Table("outbox"),
+                                             " WHERE stream_id = ", stream_id, " AND seq <= ",
+                                             acked_seq, " FOR UPDATE")));
+    std::vector<hiddify_sync::v1::UsageReport> acked;
+    for (const auto& row : rs.rows) {
+      hiddify_sync::v1::UsageReport report;
+      if (report.ParseFromString(absl::HexStringToBytes(CellStr(row[0])))) {
+        acked.push_back(std::move(report));
+      }
+    }
+    RETURN_IF_ERROR(resetter_->SubtractAcknowledged(conn, acked));
+  }
+  RETURN_IF_ERROR(store_->DeleteAcked(conn, stream_id, acked_seq).status());
+  return tx.Commit();
+}
+
+void OutboxSender::PublishOutboxStats(MariaDbConnection& conn) {
+  auto stats = store_->Stats(conn);
+  if (!stats.ok()) return;
+  board_->Update([&](auto& r) {
+    r.set_outbox_reports(stats->reports);
+    r.set_outbox_bytes(stats->bytes);
+    if (stats->reports == 0) r.clear_outbox_oldest_at();
+    else *r.mutable_outbox_oldest_at() = ToProtoTimestamp(stats->oldest_at);
+  });
+}
+
+void OutboxSender::ReportError(const std::string& message) {
+  board_->RecordError(message);
+  // The same error is logged once a minute, not once per retry.
+  const absl::Time now = absl::Now();
+  if (message != last_logged_error_ || now - last_logged_at_ > absl::Minutes(1)) {
+    LogError(message);
+    last_logged_error_ = message;
+    last_logged_at_ = now;
+  }
+}
+
+}  // namespace hsync::reporter

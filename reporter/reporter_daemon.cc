@@ -1,0 +1,212 @@
+#include "reporter/reporter_daemon.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/proto_time.h"
+#include "reporter/backoff.h"
+#include "reporter/hub_channel.h"
+#include "reporter/version.h"
+
+namespace hsync::reporter {
+namespace {
+
+MariaDbOptions DbOptions(const MysqlConfig& m) {
+  MariaDbOptions o;
+  o.unix_socket = m.socket;
+  o.user = m.user;
+  o.password = m.password;
+  o.connect_timeout = absl::Seconds(5);
+  o.read_timeout = absl::Seconds(60);
+  return o;
+}
+
+CollectOptions MakeCollectOptions(const ReporterConfig& c) {
+  CollectOptions o;
+  o.node_id = c.node_id;
+  o.panel_database = c.mysql.database;
+  o.min_report_bytes = c.collect.min_report_bytes;
+  return o;
+}
+
+RosterApplyOptions MakeRosterOptions(const ReporterConfig& c) {
+  RosterApplyOptions o;
+  o.panel_database = c.mysql.database;
+  o.remove_policy = c.roster.remove_policy;
+  o.guard_min = c.roster.guard_min;
+  o.guard_fraction = c.roster.guard_fraction;
+  return o;
+}
+
+ApplyTriggerOptions MakeTriggerOptions(const ApplyConfig& a) {
+  ApplyTriggerOptions o;
+  o.command = a.command;
+  o.url = a.url;
+  o.api_key = a.api_key;
+  o.debounce = a.debounce;
+  o.timeout = a.timeout;
+  return o;
+}
+
+}  // namespace
+
+ReporterDaemon::ReporterDaemon(ReporterConfig config)
+    : config_(std::move(config)),
+      db_options_(DbOptions(config_.mysql)),
+      channel_(MakeHubChannel(config_.hub)),
+      store_(config_.mysql.state_database, config_.collect.baseline_existing_usage),
+      collector_(&store_, MakeCollectOptions(config_)),
+      applier_(&store_, MakeRosterOptions(config_)),
+      trigger_(MakeTriggerOptions(config_.apply), &board_) {
+  if (config_.collect.usage_mode == UsageMode::kReset) {
+    resetter_ = std::make_unique<UsageResetter>(&store_, config_.mysql.database);
+  }
+  OutboxSenderOptions sender_options;
+  sender_options.token = config_.hub.token;
+  sender_ = std::make_unique<OutboxSender>(channel_, db_options_, &store_, resetter_.get(), &board_,
+                                           sender_options);
+  RosterFollowerOptions follower_options;
+  follower_options.node_id = config_.node_id;
+  follower_options.token = config_.hub.token;
+  follower_ = std::make_unique<RosterFollower>(channel_, db_options_, &applier_, &trigger_, &board_,
+                                               follower_options);
+  status_service_ = std::make_unique<StatusService>(&board_, channel_);
+  board_.Update([&](auto& r) {
+    r.set_version(kReporterVersion);
+    r.set_node_id(config_.node_id);
+    *r.mutable_started_at() = ToProtoTimestamp(absl::Now());
+    r.set_hub_address(config_.hub.address);
+  });
+}
+
+ReporterDaemon::~ReporterDaemon() { Stop(); }
+
+absl::Status ReporterDaemon::Start() {
+  auto server = StatusServer::Start(config_.status.listen, status_service_.get());
+  if (!server.ok()) return server.status();
+  status_server_ = *std::move(server);
+  LogInfo(absl::StrCat("hiddify-sync-reporter ", kReporterVersion, " node ", config_.node_id,
+                       ": status on ", config_.status.listen, ", hub ", config_.hub.address,
+                       config_.hub.plaintext ? " (plaintext)" : " (TLS)", ", usage_mode ",
+                       config_.collect.usage_mode == UsageMode::kReset ? "reset" : "watermark",
+                       ", collect every ", absl::FormatDuration(config_.collect.interval)));
+  if (!trigger_.enabled()) LogWarning("apply: no command or url configured; the panel is not told about user changes");
+  heartbeat_unix_ms_ = absl::ToUnixMillis(absl::Now());
+  collect_thread_ = std::thread([this] { CollectLoop(); });
+  return absl::OkStatus();
+}
+
+void ReporterDaemon::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !collect_thread_.joinable() && status_server_ == nullptr) return;
+    stopping_ = true;
+  }
+  if (collect_thread_.joinable()) collect_thread_.join();
+  follower_->Stop();
+  sender_->Stop();
+  trigger_.Stop();
+  if (status_server_ != nullptr) {
+    status_server_->Shutdown();
+    status_server_.reset();
+  }
+}
+
+bool ReporterDaemon::Alive(absl::Time now) const {
+  // A collect is bounded by MariaDB's read timeout (60 s) per statement.
+  return now - absl::FromUnixMillis(heartbeat_unix_ms_.load()) < absl::Minutes(5);
+}
+
+bool ReporterDaemon::WaitOrStop(absl::Duration d) {
+  const absl::Time until = absl::Now() + d;
+  absl::MutexLock lock(&mu_);
+  auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+  while (!stopping_ && absl::Now() < until) {
+    heartbeat_unix_ms_ = absl::ToUnixMillis(absl::Now());
+    mu_.AwaitWithTimeout(absl::Condition(&stop),
+                         std::min(until - absl::Now(), absl::Seconds(1)));
+  }
+  heartbeat_unix_ms_ = absl::ToUnixMillis(absl::Now());
+  return stopping_;
+}
+
+bool ReporterDaemon::EnsureState() {
+  if (collect_conn_ == nullptr) {
+    auto conn = MariaDbConnection::Connect(db_options_);
+    if (!conn.ok()) {
+      const std::string message = absl::StrCat("MariaDB: ", conn.status().message());
+      LogError(message);
+      board_.RecordError(message);
+      return false;
+    }
+    collect_conn_ = *std::move(conn);
+  }
+  auto state = store_.EnsureSchema(*collect_conn_);
+  if (!state.ok()) {
+    const std::string message = absl::StrCat("state schema `", config_.mysql.state_database,
+                                             "`: ", state.status().message());
+    LogError(message);
+    board_.RecordError(message);
+    collect_conn_.reset();
+    return false;
+  }
+  board_.Update([&](auto& r) {
+    r.set_stream_id(state->stream_id);
+    r.set_last_seq_written(state->next_seq - 1);
+    r.set_last_seq_acked(state->last_acked_seq);
+  });
+  return true;
+}
+
+void ReporterDaemon::CollectLoop() {
+  Backoff backoff(absl::Seconds(1), absl::Seconds(30));
+  while (!EnsureState()) {
+    if (WaitOrStop(backoff.Next())) return;
+  }
+  trigger_.Start();
+  sender_->Start();
+  follower_->Start();
+  while (true) {
+    const absl::Time started = absl::Now();
+    CollectOnce();
+    heartbeat_unix_ms_ = absl::ToUnixMillis(absl::Now());
+    const absl::Duration elapsed = absl::Now() - started;
+    if (WaitOrStop(std::max(config_.collect.interval - elapsed, absl::ZeroDuration()))) return;
+  }
+}
+
+void ReporterDaemon::CollectOnce() {
+  if (collect_conn_ == nullptr && !EnsureState()) return;
+  const absl::Time started = absl::Now();
+  auto result = collector_.CollectOnce(*collect_conn_, started);
+  if (!result.ok()) {
+    const std::string message = std::string(result.status().message());
+    LogError(message);
+    board_.RecordError(message);
+    // A lost connection, or a state table that vanished: start over (a state
+    // that is really gone gets a new stream).
+    collect_conn_.reset();
+    if (result.status().code() == absl::StatusCode::kNotFound) EnsureState();
+    return;
+  }
+  const absl::Duration took = absl::Now() - started;
+  board_.Update([&](auto& r) {
+    *r.mutable_last_collect_at() = ToProtoTimestamp(started);
+    r.set_last_collect_millis(static_cast<uint64_t>(absl::ToInt64Milliseconds(took)));
+    r.set_stream_id(result->stream_id);
+    if (result->last_seq > 0) r.set_last_seq_written(result->last_seq);
+  });
+  if (result->last_seq > 0) {
+    LogInfo(absl::StrCat("collect: seq ", result->first_seq,
+                         result->last_seq != result->first_seq ? absl::StrCat("-", result->last_seq) : "",
+                         ": ", result->users_reported, " users, ", result->bytes_reported, " bytes",
+                         result->resets_detected > 0 ? absl::StrCat(", ", result->resets_detected, " resets seen") : "",
+                         " (", result->users_waiting, " users below the threshold wait with ",
+                         result->bytes_waiting, " bytes) in ",
+                         absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1)))));
+    sender_->Wake();
+  } else {
+    LogDebug(absl::StrCat("collect: nothing to report (", result->users_scanned, " users scanned)"));
+  }
+}
+
+}  // namespace hsync::reporter

@@ -1,0 +1,71 @@
+// Wires the reporter together: the status server, the collect loop (its own
+// thread), the outbox sender, the roster follower and the apply trigger.
+// The collect thread first makes sure the state schema exists (retrying with
+// backoff while MariaDB is unreachable, shown in status), then starts the
+// sender and follower and collects every interval.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "reporter/apply_trigger.h"
+#include "reporter/collector.h"
+#include "reporter/outbox_sender.h"
+#include "reporter/reporter_config.h"
+#include "reporter/roster_applier.h"
+#include "reporter/roster_follower.h"
+#include "reporter/state_store.h"
+#include "reporter/status_board.h"
+#include "reporter/status_service.h"
+#include "reporter/usage_resetter.h"
+
+namespace hsync::reporter {
+
+class ReporterDaemon {
+ public:
+  explicit ReporterDaemon(ReporterConfig config);
+  ~ReporterDaemon();  // Stop()s
+
+  // Starts listening for status and launches the workers. Fails only when the
+  // status address cannot be bound.
+  absl::Status Start();
+  // Stops every worker; a collect or roster transaction in flight is finished
+  // (committed or rolled back) first.
+  void Stop();
+  // For the systemd watchdog: the collect thread is alive and not stuck.
+  bool Alive(absl::Time now) const;
+
+ private:
+  void CollectLoop();
+  bool EnsureState();  // true once the schema exists
+  void CollectOnce();
+  bool WaitOrStop(absl::Duration d);  // true when asked to stop
+
+  ReporterConfig config_;
+  MariaDbOptions db_options_;
+  StatusBoard board_;
+  std::shared_ptr<grpc::Channel> channel_;
+  StateStore store_;
+  Collector collector_;
+  std::unique_ptr<UsageResetter> resetter_;
+  RosterApplier applier_;
+  ApplyTrigger trigger_;
+  std::unique_ptr<OutboxSender> sender_;
+  std::unique_ptr<RosterFollower> follower_;
+  std::unique_ptr<StatusService> status_service_;
+  std::unique_ptr<StatusServer> status_server_;
+
+  std::unique_ptr<MariaDbConnection> collect_conn_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<int64_t> heartbeat_unix_ms_{0};
+  std::thread collect_thread_;
+};
+
+}  // namespace hsync::reporter

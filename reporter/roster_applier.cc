@@ -1,0 +1,265 @@
+#include "reporter/roster_applier.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/panel_time.h"
+#include "common/status_macros.h"
+#include "reporter/roster_user_row.h"
+#include "reporter/sql_values.h"
+
+namespace hsync::reporter {
+namespace {
+
+constexpr size_t kInsertBatch = 500;
+constexpr size_t kInListChunk = 1000;
+
+struct LocalUser {
+  int64_t id = 0;
+  bool enabled = false;
+  std::array<SqlCell, kSyncedColumns.size()> values;
+};
+
+// Columns whose empty string and NULL mean the same (see roster_user_row.cc).
+bool NullableText(size_t column) {
+  std::string_view c = kSyncedColumns[column];
+  return c == "comment" || c == "lang" || c == "ed25519_private_key" ||
+         c == "ed25519_public_key" || c == "wg_pk" || c == "wg_pub" || c == "wg_psk";
+}
+
+SqlValue ToSqlValue(const SqlCell& cell) {
+  if (!cell.has_value()) return SqlValue();
+  return SqlValue(*cell);
+}
+
+std::string SqlLiteral(MariaDbConnection& conn, const SqlCell& cell) {
+  return cell.has_value() ? conn.Quote(*cell) : std::string("NULL");
+}
+
+// Reads the local rows (FOR UPDATE): all of them, or those whose uuid is in `only`.
+absl::StatusOr<std::unordered_map<std::string, LocalUser>> LoadLocalUsers(
+    MariaDbConnection& conn, const std::string& table, const std::vector<std::string>* only) {
+  const std::string head = absl::StrCat("SELECT id, uuid, enable, ",
+                                        absl::StrJoin(kSyncedColumns, ", "), " FROM ", table);
+  std::unordered_map<std::string, LocalUser> users;
+  auto take = [&](const ResultSet& rs) {
+    for (const auto& row : rs.rows) {
+      LocalUser u;
+      u.id = CellI64(row[0]);
+      u.enabled = CellU64(row[2]) != 0;
+      for (size_t i = 0; i < kSyncedColumns.size(); ++i) {
+        u.values[i] = row[3 + i];
+        if (NullableText(i) && u.values[i].has_value() && u.values[i]->empty()) u.values[i].reset();
+      }
+      users[absl::AsciiStrToLower(CellStr(row[1]))] = std::move(u);
+    }
+  };
+  if (only == nullptr) {
+    ASSIGN_OR_RETURN(ResultSet rs, conn.Query(absl::StrCat(head, " FOR UPDATE")));
+    take(rs);
+    return users;
+  }
+  for (size_t start = 0; start < only->size(); start += kInListChunk) {
+    std::string in_list;
+    for (size_t i = start; i < std::min(only->size(), start + kInListChunk); ++i) {
+      if (!in_list.empty()) in_list += ',';
+      in_list += conn.Quote((*only)[i]);
+    }
+    ASSIGN_OR_RETURN(ResultSet rs,
+                     conn.Query(absl::StrCat(head, " WHERE uuid IN (", in_list, ") FOR UPDATE")));
+    take(rs);
+  }
+  return users;
+}
+
+absl::StatusOr<uint64_t> CountLocalUsers(MariaDbConnection& conn, const std::string& table) {
+  ASSIGN_OR_RETURN(ResultSet rs, conn.Query(absl::StrCat("SELECT COUNT(*) FROM ", table)));
+  return rs.rows.empty() ? 0 : CellU64(rs.rows[0][0]);
+}
+
+// The admin that owns users created here: the lowest-id super admin (id 1 on
+// a normal install).
+absl::StatusOr<int64_t> OwnerAdminId(MariaDbConnection& conn, const std::string& database) {
+  ASSIGN_OR_RETURN(ResultSet rs,
+                   conn.Query(absl::StrCat("SELECT MIN(id) FROM `", database,
+                                           "`.`admin_user` WHERE mode = 'super_admin'")));
+  if (rs.rows.empty() || !rs.rows[0][0].has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "roster: no super_admin in `", database, "`.admin_user to own the users created here"));
+  }
+  return CellI64(rs.rows[0][0]);
+}
+
+}  // namespace
+
+RosterApplier::RosterApplier(StateStore* store, RosterApplyOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
+    MariaDbConnection& conn, const hiddify_sync::v1::RosterUpdate& update) {
+  RosterApplyResult result;
+  const std::string user_table = absl::StrCat("`", options_.panel_database, "`.`user`");
+
+  // Validate first: the last occurrence of a uuid wins.
+  std::vector<UserRow> wanted;
+  std::unordered_map<std::string, size_t> wanted_index;
+  std::unordered_set<std::string> present;  // on the parent, valid or not
+  for (const auto& user : update.upserts()) {
+    present.insert(absl::AsciiStrToLower(user.uuid()));
+    auto row = UserRowFromRoster(user);
+    if (!row.ok()) {
+      result.rejected.push_back(absl::StrCat(user.uuid(), ": ", row.status().message()));
+      continue;
+    }
+    auto [it, inserted] = wanted_index.emplace(row->uuid, wanted.size());
+    if (inserted) wanted.push_back(*std::move(row));
+    else wanted[it->second] = *std::move(row);
+  }
+  std::vector<std::string> removed_uuids;
+  if (!update.full()) {
+    for (const auto& uuid : update.removed_uuids()) {
+      std::string lower = absl::AsciiStrToLower(uuid);
+      if (!present.contains(lower)) removed_uuids.push_back(std::move(lower));
+    }
+  }
+
+  Transaction tx(conn);
+  RETURN_IF_ERROR(tx.status());
+  // Serializes with collect (this transaction may move last_reset_seen).
+  RETURN_IF_ERROR(store_->LockMeta(conn).status());
+  ASSIGN_OR_RETURN(uint64_t local_count, CountLocalUsers(conn, user_table));
+  std::unordered_map<std::string, LocalUser> local;
+  if (update.full()) {
+    ASSIGN_OR_RETURN(local, LoadLocalUsers(conn, user_table, nullptr));
+  } else {
+    std::vector<std::string> keys;
+    keys.reserve(wanted.size() + removed_uuids.size());
+    for (const auto& w : wanted) keys.push_back(w.uuid);
+    keys.insert(keys.end(), removed_uuids.begin(), removed_uuids.end());
+    ASSIGN_OR_RETURN(local, LoadLocalUsers(conn, user_table, &keys));
+  }
+
+  // Updates of existing users, only where something differs.
+  std::string set_list;
+  for (const auto& column : kSyncedColumns) {
+    absl::StrAppend(&set_list, set_list.empty() ? "" : ", ", "`", column, "` = ?");
+  }
+  std::unique_ptr<PreparedStatement> update_stmt;
+  std::unique_ptr<PreparedStatement> reset_seen_stmt;
+  std::vector<const UserRow*> to_create;
+  for (const UserRow& w : wanted) {
+    auto found = local.find(w.uuid);
+    if (found == local.end()) {
+      to_create.push_back(&w);
+      continue;
+    }
+    const LocalUser& l = found->second;
+    if (l.values == w.values) {
+      ++result.unchanged;
+      continue;
+    }
+    if (update_stmt == nullptr) {
+      ASSIGN_OR_RETURN(update_stmt, conn.Prepare(absl::StrCat("UPDATE ", user_table, " SET ",
+                                                              set_list, " WHERE id = ?")));
+    }
+    std::vector<SqlValue> params;
+    params.reserve(kSyncedColumns.size() + 1);
+    for (const auto& v : w.values) params.push_back(ToSqlValue(v));
+    params.push_back(SqlValue(l.id));
+    RETURN_IF_ERROR(update_stmt->Execute(params).status());
+    if (l.values[kLastResetColumn] != w.values[kLastResetColumn]) {
+      // Our own write of last_reset_time is not a reset of the child's counter.
+      if (reset_seen_stmt == nullptr) {
+        ASSIGN_OR_RETURN(reset_seen_stmt,
+                         conn.Prepare(absl::StrCat("UPDATE ", store_->Table("watermark"),
+                                                   " SET last_reset_seen = ? WHERE uuid = ?")));
+      }
+      RETURN_IF_ERROR(
+          reset_seen_stmt->Execute({ToSqlValue(w.values[kLastResetColumn]), SqlValue(w.uuid)})
+              .status());
+    }
+    ++result.updated;
+  }
+
+  // Creations, in multi-row INSERTs with every NOT NULL column given.
+  if (!to_create.empty()) {
+    ASSIGN_OR_RETURN(int64_t owner_id, OwnerAdminId(conn, options_.panel_database));
+    const std::string head = absl::StrCat(
+        "INSERT INTO ", user_table, " (uuid, ", absl::StrJoin(kSyncedColumns, ", "),
+        ", username, password, added_by, current_usage, max_ips, last_online) VALUES ");
+    std::string sql;
+    for (size_t i = 0; i < to_create.size(); ++i) {
+      const UserRow& w = *to_create[i];
+      absl::StrAppend(&sql, sql.empty() ? head : ",", "(", conn.Quote(w.uuid));
+      for (const auto& v : w.values) absl::StrAppend(&sql, ",", SqlLiteral(conn, v));
+      absl::StrAppend(&sql, ",'','',", owner_id, ",0,100,'", std::string(kNeverOnline), "')");
+      if ((i + 1) % kInsertBatch == 0 || i + 1 == to_create.size()) {
+        RETURN_IF_ERROR(conn.Execute(sql).status());
+        sql.clear();
+      }
+    }
+    result.created = to_create.size();
+  }
+
+  // Removals, behind the mass-removal guard.
+  std::vector<std::pair<std::string, const LocalUser*>> candidates;
+  auto consider = [&](const std::string& uuid, const LocalUser& l) {
+    if (options_.remove_policy == RemovePolicy::kDisable && !l.enabled) return;  // nothing to do
+    candidates.emplace_back(uuid, &l);
+  };
+  if (update.full()) {
+    for (const auto& [uuid, l] : local) {
+      if (!present.contains(uuid)) consider(uuid, l);
+    }
+  } else {
+    for (const auto& uuid : removed_uuids) {
+      if (auto found = local.find(uuid); found != local.end()) consider(uuid, found->second);
+    }
+  }
+  const double limit = std::max(static_cast<double>(options_.guard_min),
+                                options_.guard_fraction * static_cast<double>(local_count));
+  const char* verb = options_.remove_policy == RemovePolicy::kDisable ? "disabled" : "deleted";
+  if (update.full() && update.upserts_size() == 0 && local_count > 0) {
+    result.guard_tripped = true;
+    result.guard_reason = absl::StrCat("roster version ", update.version(), " is empty while ",
+                                       local_count, " local users exist; nobody was ", verb);
+  } else if (static_cast<double>(candidates.size()) > limit) {
+    result.guard_tripped = true;
+    result.guard_reason = absl::StrCat(
+        "roster version ", update.version(), " would have ", verb, " ", candidates.size(), " of ",
+        local_count, " local users (more than max(", options_.guard_min, ", ",
+        options_.guard_fraction, " x ", local_count, ")); nobody was ", verb);
+  } else if (!candidates.empty()) {
+    for (size_t start = 0; start < candidates.size(); start += kInListChunk) {
+      std::string ids, uuids;
+      for (size_t i = start; i < std::min(candidates.size(), start + kInListChunk); ++i) {
+        absl::StrAppend(&ids, ids.empty() ? "" : ",", candidates[i].second->id);
+        absl::StrAppend(&uuids, uuids.empty() ? "" : ",", conn.Quote(candidates[i].first));
+      }
+      if (options_.remove_policy == RemovePolicy::kDisable) {
+        RETURN_IF_ERROR(conn.Execute(absl::StrCat("UPDATE ", user_table,
+                                                  " SET enable = 0 WHERE id IN (", ids, ")"))
+                            .status());
+      } else {
+        RETURN_IF_ERROR(
+            conn.Execute(absl::StrCat("DELETE FROM ", user_table, " WHERE id IN (", ids, ")"))
+                .status());
+        RETURN_IF_ERROR(conn.Execute(absl::StrCat("DELETE FROM ", store_->Table("watermark"),
+                                                  " WHERE uuid IN (", uuids, ")"))
+                            .status());
+      }
+    }
+    (options_.remove_policy == RemovePolicy::kDisable ? result.disabled : result.removed) =
+        candidates.size();
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  return result;
+}
+
+}  // namespace hsync::reporter

@@ -1,0 +1,158 @@
+#include "reporter/roster_follower.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/proto_time.h"
+#include "reporter/backoff.h"
+#include "reporter/hub_channel.h"
+
+namespace hsync::reporter {
+
+RosterFollower::RosterFollower(std::shared_ptr<grpc::Channel> channel, MariaDbOptions db,
+                               RosterApplier* applier, ApplyTrigger* trigger, StatusBoard* board,
+                               RosterFollowerOptions options)
+    : stub_(hiddify_sync::v1::SyncHub::NewStub(channel)),
+      db_(std::move(db)),
+      applier_(applier),
+      trigger_(trigger),
+      board_(board),
+      options_(std::move(options)) {}
+
+RosterFollower::~RosterFollower() { Stop(); }
+
+void RosterFollower::Start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void RosterFollower::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (current_ != nullptr) current_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void RosterFollower::Loop() {
+  Backoff backoff(options_.retry_initial, options_.retry_max);
+  while (true) {
+    if (FollowOnce()) backoff.Reset();
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stop), backoff.Next());
+    if (stopping_) return;
+  }
+}
+
+bool RosterFollower::FollowOnce() {
+  grpc::ClientContext context;
+  AddHubAuth(context, options_.token);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+    current_ = &context;
+  }
+  hiddify_sync::v1::WatchRosterRequest request;
+  request.set_node_id(options_.node_id);
+  std::unique_ptr<grpc::ClientReader<hiddify_sync::v1::RosterUpdate>> reader =
+      stub_->WatchRoster(&context, request);
+  bool applied_any = false;
+  bool have_full = false;
+  hiddify_sync::v1::RosterUpdate update;
+  while (reader->Read(&update)) {
+    if (!have_full && !update.full()) {
+      LogWarning(absl::StrCat("roster: ignoring delta version ", update.version(),
+                              " received before a full roster"));
+      continue;
+    }
+    have_full = true;
+    SetStreamOpen(true);
+    absl::Status applied = ApplyUpdate(update);
+    if (!applied.ok()) {
+      const std::string message = absl::StrCat("roster: could not apply version ", update.version(),
+                                               ": ", applied.message(),
+                                               "; reconnecting for a full roster");
+      LogError(message);
+      board_->RecordError(message);
+      context.TryCancel();
+      break;
+    }
+    applied_any = true;
+  }
+  const grpc::Status status = reader->Finish();
+  {
+    absl::MutexLock lock(&mu_);
+    current_ = nullptr;
+    if (stopping_) {
+      SetStreamOpen(false);
+      return applied_any;
+    }
+  }
+  SetStreamOpen(false);
+  if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+    const std::string message = absl::StrCat("roster stream: ", DescribeHubError(status));
+    board_->RecordError(message);
+    if (message != last_logged_error_) LogWarning(message);
+    last_logged_error_ = message;
+  } else if (status.ok()) {
+    LogInfo("roster stream: the hub closed the stream; reopening");
+  }
+  if (applied_any) last_logged_error_.clear();
+  return applied_any;
+}
+
+absl::Status RosterFollower::ApplyUpdate(const hiddify_sync::v1::RosterUpdate& update) {
+  auto conn = db_.Get();
+  if (!conn.ok()) return conn.status();
+  const absl::Time started = absl::Now();
+  auto result = applier_->Apply(**conn, update);
+  if (!result.ok()) {
+    db_.Check(result.status());
+    return result.status();
+  }
+  const absl::Duration took = absl::Now() - started;
+  for (size_t i = 0; i < result->rejected.size() && i < 10; ++i) {
+    LogError(absl::StrCat("roster: skipped user ", result->rejected[i]));
+  }
+  if (result->rejected.size() > 10) {
+    LogError(absl::StrCat("roster: skipped ", result->rejected.size() - 10, " more users"));
+  }
+  if (!result->rejected.empty()) {
+    board_->RecordError(absl::StrCat("roster version ", update.version(), ": ",
+                                     result->rejected.size(), " users skipped, first: ",
+                                     result->rejected.front()));
+  }
+  if (result->guard_tripped) {
+    LogWarning(absl::StrCat("roster guard: ", result->guard_reason));
+  }
+  if (result->changed()) {
+    LogInfo(absl::StrCat("roster: version ", update.version(), update.full() ? " (full)" : "",
+                         " applied in ", absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))),
+                         ": created ", result->created, ", updated ", result->updated,
+                         ", disabled ", result->disabled, ", removed ", result->removed));
+    if (trigger_ != nullptr) trigger_->Request();
+  } else {
+    LogDebug(absl::StrCat("roster: version ", update.version(), " changed nothing"));
+  }
+  board_->Update([&](auto& r) {
+    r.set_roster_version_applied(update.version());
+    *r.mutable_roster_applied_at() = ToProtoTimestamp(absl::Now());
+    r.set_users_created(r.users_created() + result->created);
+    r.set_users_updated(r.users_updated() + result->updated);
+    r.set_users_disabled(r.users_disabled() + result->disabled);
+    r.set_users_removed(r.users_removed() + result->removed);
+    if (result->guard_tripped) {
+      r.set_guard_trips(r.guard_trips() + 1);
+      r.set_last_guard_reason(result->guard_reason);
+    }
+  });
+  return absl::OkStatus();
+}
+
+void RosterFollower::SetStreamOpen(bool open) {
+  board_->Update([open](auto& r) { r.set_roster_stream_open(open); });
+}
+
+}  // namespace hsync::reporter
