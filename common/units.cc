@@ -102,7 +102,8 @@ absl::StatusOr<uint64_t> PanelGiBToBytes(double gib) {
   // Multiplying by a power of two is exact (no overflow for finite doubles here).
   const double bytes = gib * static_cast<double>(kBytesPerGiB);
   if (bytes >= static_cast<double>(kPanelMaxBytes)) return kPanelMaxBytes;
-  // Round half away from zero; the value fits in int64 below the cap.
+  // Round half away from zero, as MariaDB does for the decimal literal the
+  // panel's driver sends (a Python float printed with repr). Fits in int64.
   return static_cast<uint64_t>(std::llround(bytes));
 }
 
