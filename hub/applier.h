@@ -2,6 +2,7 @@
 // totals per user (ARCHITECTURE.md "Exactly once" steps 4-5).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,6 +24,9 @@ struct ApplierOptions {
   uint64_t urgent_margin_bytes = 100ull << 20;         // within this of the quota = urgent
   absl::Duration backoff_initial = absl::Seconds(1);   // per-user and parent-wide backoff
   absl::Duration backoff_max = absl::Minutes(5);
+  // At most this many users are PATCHed per cycle (urgent ones first), so an
+  // urgent user never waits behind a huge backlog. 0 = no limit.
+  size_t max_users_per_cycle = 1000;
 };
 
 struct FailingUserInfo {
@@ -38,10 +42,12 @@ struct ApplierStats {
   uint64_t patches_total = 0;
   uint64_t patch_failures = 0;
   uint64_t gets_total = 0;
+  // False until the parent answered once; false after a transport failure
+  // (refused, reset, timeout), true again after any HTTP answer.
   bool parent_reachable = false;
   std::string last_parent_error;
   absl::Time last_parent_error_at = absl::InfinitePast();
-  std::vector<FailingUserInfo> failing_users;
+  std::vector<FailingUserInfo> failing_users;  // users in per-user backoff (as of the last cycle)
 };
 
 // What the applier may learn from or tell the roster.
@@ -52,6 +58,13 @@ struct ApplierHooks {
   std::function<void(const hiddify_sync::v1::User&)> on_user_patched;
 };
 
+// Each cycle: resolve open intents (of users not in backoff), read pending
+// totals, pick the due users (hub/apply_scheduler.h), apply each with one GET
+// and at most one PATCH (hub/applier_user_step.h). A user the parent does not
+// know -> orphaned (never retried). A parent error of one user (5xx, garbage,
+// 4xx) -> that user backs off exponentially, the others go on. A transport
+// failure (parent down) -> the cycle stops and all applies back off.
+// Hooks are called on the applier's thread.
 class Applier {
  public:
   Applier(Journal* journal, std::unique_ptr<ParentClient> parent, ApplierHooks hooks,
@@ -59,11 +72,16 @@ class Applier {
   ~Applier();  // Stop()s
 
   // Resolves open intents (reads each user back), then starts the thread.
+  // A parent that is down does not fail Start(): unresolved intents are
+  // retried by the cycles (their users wait). Journal errors do fail it.
   absl::Status Start();
   // Finishes the PATCH in flight (and its journal update), then returns.
+  // Idempotent; RunOneCycle() still works afterwards (final flush).
   void Stop();
   // Runs one apply cycle on the caller's thread, as if the clock read `now`
-  // (used when the thread is not started, e.g. a final flush).
+  // (used when the thread is not started, e.g. a final flush; a `now` far
+  // ahead makes every pending user due and ends every backoff). Returns
+  // journal errors; parent errors show in Stats().
   absl::Status RunOneCycle(absl::Time now);
   ApplierStats Stats() const;
 
