@@ -1,0 +1,146 @@
+#include "tests/panelsim/panel_api.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "tests/panelsim/bot_detector.h"
+#include "tests/panelsim/db_session.h"
+#include "tests/panelsim/key_generator.h"
+#include "tests/panelsim/py_json.h"
+#include "tests/panelsim/user_input.h"
+#include "tests/panelsim/user_store.h"
+
+namespace hsync::panelsim {
+namespace {
+
+constexpr char kNotFoundText[] =
+    "404 Not Found: The requested URL was not found on the server. If you entered the URL "
+    "manually please check your spelling and try again.";
+constexpr char kMethodNotAllowedText[] =
+    "405 Method Not Allowed: The method is not allowed for the requested URL.";
+
+std::string FirstPathSegment(std::string_view path) {
+  while (!path.empty() && path[0] == '/') path.remove_prefix(1);
+  return std::string(path.substr(0, path.find('/')));
+}
+
+// application/json or application/<anything>+json, parameters ignored.
+bool IsJsonContentType(const std::string& content_type) {
+  const std::string type = absl::AsciiStrToLower(
+      absl::StripAsciiWhitespace(content_type.substr(0, content_type.find(';'))));
+  return type == "application/json" ||
+         (absl::StartsWith(type, "application/") && absl::EndsWith(type, "+json"));
+}
+
+// werkzeug's redirect page for a strict-slashes redirect.
+SimResponse PermanentRedirect(const SimRequest& request) {
+  std::string location = absl::StrCat("http://", request.host, request.path, "/");
+  if (!request.query.empty()) absl::StrAppend(&location, "?", request.query);
+  SimResponse response;
+  response.status = 308;
+  response.content_type = "text/html; charset=utf-8";
+  response.headers.push_back({"Location", location});
+  response.body = absl::StrCat(
+      "<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
+      "<p>You should be redirected automatically to the target URL: <a href=\"",
+      location, "\">", location, "</a>. If not, click the link.\n");
+  return response;
+}
+
+SimResponse JsonOk(std::string body) {
+  SimResponse response;
+  response.body = std::move(body);
+  // The panel logs the caller in; clients must not rely on this cookie.
+  response.headers.push_back(
+      {"Set-Cookie", absl::StrCat("session=", RandomAlnum(32), "; HttpOnly; Path=/")});
+  return response;
+}
+
+}  // namespace
+
+SimResponse PanelApi::ErrorResponse(const SimRequest& request, const ApiError& error) const {
+  SimResponse response;
+  response.status = error.status;
+  response.body = ErrorBody(error, request.accept);
+  return response;
+}
+
+SimResponse PanelApi::Handle(const SimRequest& request, const RouteMatch& match) {
+  if (absl::StrContains(request.path, "generate_204")) {
+    SimResponse response;
+    response.status = 204;
+    response.content_type = "text/html; charset=utf-8";
+    return response;
+  }
+  if (IsBotUserAgent(request.user_agent)) {
+    return ErrorResponse(request, ApiError::Abort(400, "invalid"));
+  }
+  if (FirstPathSegment(request.path) != proxy_path_) {
+    return ErrorResponse(request, ApiError::Abort(400, "invalid request"));
+  }
+  // A key that names no admin (a user's uuid included) is refused before routing.
+  std::optional<Caller> caller;
+  if (request.api_key.has_value() && !request.api_key->empty()) {
+    UserStore store(DbSession::ForThisThread());
+    absl::StatusOr<std::optional<AdminRecord>> admin = store.FindAdminByUuid(*request.api_key);
+    if (!admin.ok()) {
+      return ErrorResponse(request, ApiError::Exception(DatabaseErrorText(admin.status())));
+    }
+    if (!admin->has_value()) return ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
+    caller = Caller{**admin};
+  }
+  switch (match.kind) {
+    case RouteMatch::Kind::kRedirect:
+      return PermanentRedirect(request);
+    case RouteMatch::Kind::kNotFound:
+      return ErrorResponse(request, ApiError::Exception(kNotFoundText));
+    case RouteMatch::Kind::kMethodNotAllowed:
+      return ErrorResponse(request, ApiError::Exception(kMethodNotAllowedText));
+    case RouteMatch::Kind::kRoute:
+      break;
+  }
+  if (request.method == "OPTIONS") {
+    SimResponse response;
+    response.content_type = "text/html; charset=utf-8";
+    response.headers.push_back({"Allow", absl::StrJoin(match.allowed_methods, ", ")});
+    return response;
+  }
+  if (!caller.has_value()) return ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
+  return Dispatch(request, match, *caller);
+}
+
+SimResponse PanelApi::Dispatch(const SimRequest& request, const RouteMatch& match,
+                               const Caller& caller) {
+  const std::string& name = match.name;
+  if (name == "ping") {
+    return JsonOk(PyDumps(nlohmann::json{{"msg", absl::StrCat(request.method == "HEAD" ? "GET" : request.method, ": PONG")}}));
+  }
+  if (name == "info") return JsonOk(PyDumps(nlohmann::json{{"version", kPanelVersion}}));
+
+  ServiceResult result;
+  if (name == "list_users") {
+    result = users_.List(caller);
+  } else if (name == "get_user") {
+    result = users_.Get(caller, match.uuid);
+  } else if (name == "delete_user") {
+    result = users_.Delete(caller, match.uuid);
+  } else if (name == "create_user" || name == "patch_user") {
+    const bool creating = name == "create_user";
+    std::variant<UserInput, ApiError> input =
+        ParseUserBody(request.body, IsJsonContentType(request.content_type),
+                      creating ? UserBodyKind::kCreate : UserBodyKind::kPatch);
+    if (const ApiError* error = std::get_if<ApiError>(&input)) {
+      return ErrorResponse(request, *error);
+    }
+    const UserInput& in = std::get<UserInput>(input);
+    result = creating ? users_.Create(caller, in) : users_.Patch(caller, match.uuid, in);
+  } else {
+    return ErrorResponse(request, ApiError::Exception(kNotFoundText));
+  }
+  if (result.error.has_value()) return ErrorResponse(request, *result.error);
+  return JsonOk(std::move(result.body));
+}
+
+}  // namespace hsync::panelsim

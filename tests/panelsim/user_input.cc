@@ -1,0 +1,366 @@
+#include "tests/panelsim/user_input.h"
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/panel_time.h"
+#include "tests/panelsim/py_json.h"
+
+namespace hsync::panelsim {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kNotNull[] = "Field may not be null.";
+constexpr char kMissing[] = "Missing data for required field.";
+constexpr char kNotString[] = "Not a valid string.";
+constexpr char kNotNumber[] = "Not a valid number.";
+constexpr char kNotInteger[] = "Not a valid integer.";
+constexpr char kTooLarge[] = "Number too large.";
+constexpr char kSpecialNumber[] = "Special numeric values (nan or infinity) are not permitted.";
+constexpr char kNotBoolean[] = "Not a valid boolean.";
+constexpr char kNotDate[] = "Not a valid date.";
+constexpr char kUnknownField[] = "Unknown field.";
+constexpr char kModeChoices[] = "Must be one of: no_reset, monthly, weekly, daily.";
+constexpr char kLangChoices[] = "Must be one of: en, fa, ru, pt, zh, my.";
+
+using Errors = std::map<std::string, std::vector<std::string>>;
+
+// A value that can be given as a JSON number or as a string holding one (Python float()).
+std::optional<double> PythonFloatFromString(std::string text) {
+  text = std::string(absl::StripAsciiWhitespace(text));
+  std::string lower = absl::AsciiStrToLower(text);
+  bool negative = false;
+  std::string_view body = lower;
+  if (!body.empty() && (body[0] == '+' || body[0] == '-')) {
+    negative = body[0] == '-';
+    body.remove_prefix(1);
+  }
+  if (body == "nan") return std::numeric_limits<double>::quiet_NaN();
+  if (body == "inf" || body == "infinity") {
+    return negative ? -std::numeric_limits<double>::infinity()
+                    : std::numeric_limits<double>::infinity();
+  }
+  if (body.empty() || !(std::isdigit(static_cast<unsigned char>(body[0])) || body[0] == '.')) {
+    return std::nullopt;
+  }
+  double value = 0;
+  const auto result = std::from_chars(body.data(), body.data() + body.size(), value);
+  if (result.ec == std::errc::result_out_of_range) {
+    value = std::numeric_limits<double>::infinity();  // Python: float('1e999') == inf
+  } else if (result.ec != std::errc() || result.ptr != body.data() + body.size()) {
+    return std::nullopt;
+  }
+  return negative ? -value : value;
+}
+
+// Python int(str): optional sign and decimal digits, surrounding whitespace allowed.
+std::optional<int64_t> PythonIntFromString(const std::string& raw, bool* too_large) {
+  const absl::string_view stripped = absl::StripAsciiWhitespace(raw);
+  std::string_view text(stripped.data(), stripped.size());
+  bool negative = false;
+  if (!text.empty() && (text[0] == '+' || text[0] == '-')) {
+    negative = text[0] == '-';
+    text.remove_prefix(1);
+  }
+  if (text.empty()) return std::nullopt;
+  for (char c : text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+  }
+  uint64_t magnitude = 0;
+  const auto result = std::from_chars(text.data(), text.data() + text.size(), magnitude);
+  if (result.ec != std::errc() ||
+      magnitude > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    *too_large = true;
+    return std::nullopt;
+  }
+  const int64_t value = static_cast<int64_t>(magnitude);
+  return negative ? -value : value;
+}
+
+// marshmallow Float (allow_nan=False).
+std::optional<double> ValidateFloat(const json& v, std::vector<std::string>* errors) {
+  std::optional<double> value;
+  if (std::optional<double> special = NonFiniteValue(v)) {
+    value = *special;
+  } else if (v.is_number()) {
+    value = v.get<double>();
+  } else if (v.is_string()) {
+    value = PythonFloatFromString(v.get<std::string>());
+    if (!value.has_value()) {
+      errors->push_back(kNotNumber);
+      return std::nullopt;
+    }
+  } else {
+    errors->push_back(kNotNumber);
+    return std::nullopt;
+  }
+  if (!std::isfinite(*value)) {
+    errors->push_back(kSpecialNumber);
+    return std::nullopt;
+  }
+  return value;
+}
+
+// marshmallow Integer (strict=False): int(value).
+std::optional<int64_t> ValidateInteger(const json& v, std::vector<std::string>* errors) {
+  if (std::optional<double> special = NonFiniteValue(v)) {
+    errors->push_back(std::isnan(*special) ? kNotInteger : kTooLarge);
+    return std::nullopt;
+  }
+  if (v.is_number_integer()) {
+    if (v.is_number_unsigned() &&
+        v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      errors->push_back(kTooLarge);
+      return std::nullopt;
+    }
+    return v.get<int64_t>();
+  }
+  if (v.is_number_float()) {
+    const double d = std::trunc(v.get<double>());
+    if (!(d >= -9.2e18 && d <= 9.2e18)) {
+      errors->push_back(kTooLarge);
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(d);
+  }
+  if (v.is_string()) {
+    bool too_large = false;
+    std::optional<int64_t> value = PythonIntFromString(v.get<std::string>(), &too_large);
+    if (!value.has_value()) errors->push_back(too_large ? kTooLarge : kNotInteger);
+    return value;
+  }
+  errors->push_back(kNotInteger);
+  return std::nullopt;
+}
+
+std::optional<std::string> ValidateString(const json& v, std::vector<std::string>* errors) {
+  if (v.is_string() && !NonFiniteValue(v).has_value()) return v.get<std::string>();
+  errors->push_back(kNotString);
+  return std::nullopt;
+}
+
+// marshmallow Boolean's truthy/falsy sets.
+std::optional<bool> ValidateBoolean(const json& v, std::vector<std::string>* errors) {
+  static const std::set<std::string> kTruthy = {"t", "T", "true", "True", "TRUE", "on", "On",
+                                                "ON", "y", "Y", "yes", "Yes", "YES", "1"};
+  static const std::set<std::string> kFalsy = {"f", "F", "false", "False", "FALSE", "off", "Off",
+                                               "OFF", "n", "N", "no", "No", "NO", "0"};
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_number() && !NonFiniteValue(v)) {
+    const double d = v.get<double>();
+    if (d == 1) return true;
+    if (d == 0) return false;
+  }
+  if (v.is_string() && !NonFiniteValue(v)) {
+    const std::string& s = v.get_ref<const std::string&>();
+    if (kTruthy.count(s) > 0) return true;
+    if (kFalsy.count(s) > 0) return false;
+  }
+  errors->push_back(kNotBoolean);
+  return std::nullopt;
+}
+
+std::optional<std::string> ValidateChoice(const json& v, const std::set<std::string>& choices,
+                                          const char* message, std::vector<std::string>* errors) {
+  if (v.is_string() && choices.count(v.get<std::string>()) > 0) return v.get<std::string>();
+  errors->push_back(message);
+  return std::nullopt;
+}
+
+// Reads up to `max_digits` (at least `min_digits`) decimal digits at text[*pos].
+bool ReadNumber(std::string_view text, size_t* pos, int min_digits, int max_digits, int* out) {
+  int value = 0;
+  int digits = 0;
+  while (*pos < text.size() && digits < max_digits &&
+         absl::ascii_isdigit(static_cast<unsigned char>(text[*pos]))) {
+    value = value * 10 + (text[*pos] - '0');
+    ++*pos;
+    ++digits;
+  }
+  *out = value;
+  return digits >= min_digits;
+}
+
+bool ReadLiteral(std::string_view text, size_t* pos, char c) {
+  if (*pos >= text.size() || text[*pos] != c) return false;
+  ++*pos;
+  return true;
+}
+
+bool ValidDate(int y, int m, int d) {
+  if (y < 1 || m < 1 || m > 12 || d < 1) return false;
+  const absl::CivilDay day(y, m, d);
+  return day.year() == y && day.month() == m && day.day() == d;
+}
+
+// Python strptime(text, "%Y-%m-%d"): 4-digit year, 1-2 digit month and day.
+std::optional<absl::CivilDay> StrptimeDate(std::string_view text) {
+  size_t pos = 0;
+  int y = 0, m = 0, d = 0;
+  if (!ReadNumber(text, &pos, 4, 4, &y) || !ReadLiteral(text, &pos, '-') ||
+      !ReadNumber(text, &pos, 1, 2, &m) || !ReadLiteral(text, &pos, '-') ||
+      !ReadNumber(text, &pos, 1, 2, &d) || pos != text.size() || !ValidDate(y, m, d)) {
+    return std::nullopt;
+  }
+  return absl::CivilDay(y, m, d);
+}
+
+// Python strptime(text, "%Y-%m-%d %H:%M:%S") after the panel zero-fills a short year.
+std::optional<absl::CivilSecond> StrptimeDateTime(std::string text) {
+  const size_t dash = text.find('-');
+  if (dash != std::string::npos && dash < 4) text = std::string(4 - dash, '0') + text;
+  size_t pos = 0;
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+  if (!ReadNumber(text, &pos, 4, 4, &y) || !ReadLiteral(text, &pos, '-') ||
+      !ReadNumber(text, &pos, 1, 2, &mo) || !ReadLiteral(text, &pos, '-') ||
+      !ReadNumber(text, &pos, 1, 2, &d)) {
+    return std::nullopt;
+  }
+  const size_t space_start = pos;
+  while (pos < text.size() && absl::ascii_isspace(static_cast<unsigned char>(text[pos]))) ++pos;
+  if (pos == space_start) return std::nullopt;
+  if (!ReadNumber(text, &pos, 1, 2, &h) || !ReadLiteral(text, &pos, ':') ||
+      !ReadNumber(text, &pos, 1, 2, &mi) || !ReadLiteral(text, &pos, ':') ||
+      !ReadNumber(text, &pos, 1, 2, &s) || pos != text.size()) {
+    return std::nullopt;
+  }
+  if (!ValidDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return std::nullopt;
+  return absl::CivilSecond(y, mo, d, h, mi, s);
+}
+
+std::string FormatDateTime(const absl::CivilSecond& t) {
+  return absl::StrFormat("%04d-%02d-%02d %02d:%02d:%02d", t.year(), t.month(), t.day(), t.hour(),
+                         t.minute(), t.second());
+}
+
+// The panel's json_to_time(): full datetime, else a date at midnight, else the
+// raw value (which the database then rejects); an empty string means "never".
+std::string LastOnlineForDatabase(const json& v) {
+  if (!v.is_string() || NonFiniteValue(v).has_value()) return PyDumps(v);
+  const std::string& text = v.get_ref<const std::string&>();
+  if (text.empty()) return std::string(kNeverOnline);
+  if (std::optional<absl::CivilSecond> t = StrptimeDateTime(text)) return FormatDateTime(*t);
+  if (std::optional<absl::CivilDay> d = StrptimeDate(text)) {
+    return FormatDateTime(absl::CivilSecond(*d));
+  }
+  return text;
+}
+
+}  // namespace
+
+bool IsCanonicalUuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::variant<UserInput, ApiError> ParseUserBody(std::string_view body, bool json_content_type,
+                                                UserBodyKind kind) {
+  json doc = json::object();
+  if (json_content_type && body.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+    absl::StatusOr<json> parsed = PyLoads(body);
+    if (!parsed.ok()) {
+      return ApiError::Abort(400, "Bad Request", json{{"json", json::array({"Invalid JSON body."})}});
+    }
+    doc = std::move(*parsed);
+  }
+  if (!doc.is_object()) {
+    return ApiError::Abort(
+        422, "Validation error",
+        json{{"json", json{{"_schema", json::array({"Invalid input type."})}}}});
+  }
+
+  static const std::set<std::string> kModes = {"no_reset", "monthly", "weekly", "daily"};
+  static const std::set<std::string> kLangs = {"en", "fa", "ru", "pt", "zh", "my"};
+
+  UserInput in;
+  Errors errors;
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    const std::string& key = it.key();
+    const json& v = it.value();
+    std::vector<std::string>& field_errors = errors[key];
+    if (key == "uuid" || key == "added_by_uuid") {
+      // The panel's uuid field: anything but a canonical uuid silently becomes None.
+      std::optional<std::string> uuid;
+      if (v.is_string() && IsCanonicalUuid(v.get<std::string>())) uuid = v.get<std::string>();
+      (key == "uuid" ? in.uuid : in.added_by_uuid) = uuid;
+    } else if (key == "name") {
+      if (v.is_null()) {
+        if (kind == UserBodyKind::kCreate) field_errors.push_back(kNotNull);
+      } else {
+        in.name = ValidateString(v, &field_errors);
+      }
+    } else if (v.is_null()) {
+      if (key == "start_date") in.start_date_given = true;
+      if (key != "usage_limit_GB" && key != "current_usage_GB" && key != "package_days" &&
+          key != "mode" && key != "last_online" && key != "start_date" &&
+          key != "last_reset_time" && key != "comment" && key != "telegram_id" &&
+          key != "ed25519_private_key" && key != "ed25519_public_key" && key != "wg_pk" &&
+          key != "wg_pub" && key != "wg_psk" && key != "lang" && key != "enable" &&
+          key != "is_active" && key != "id") {
+        field_errors.push_back(kUnknownField);
+      }
+    } else if (key == "usage_limit_GB") {
+      in.usage_limit_gb = ValidateFloat(v, &field_errors);
+    } else if (key == "current_usage_GB") {
+      in.current_usage_gb = ValidateFloat(v, &field_errors);
+    } else if (key == "package_days") {
+      in.package_days = ValidateInteger(v, &field_errors);
+    } else if (key == "telegram_id") {
+      in.telegram_id = ValidateInteger(v, &field_errors);
+    } else if (key == "mode") {
+      in.mode = ValidateChoice(v, kModes, kModeChoices, &field_errors);
+    } else if (key == "lang") {
+      in.lang = ValidateChoice(v, kLangs, kLangChoices, &field_errors);
+    } else if (key == "last_online") {
+      in.last_online = LastOnlineForDatabase(v);
+    } else if (key == "start_date") {
+      in.start_date_given = true;
+      if (v.is_string() && !NonFiniteValue(v)) in.start_date = StrptimeDate(v.get<std::string>());
+      if (!in.start_date.has_value()) field_errors.push_back(kNotDate);
+    } else if (key == "comment") {
+      in.comment = ValidateString(v, &field_errors);
+    } else if (key == "ed25519_private_key") {
+      in.ed25519_private_key = ValidateString(v, &field_errors);
+    } else if (key == "ed25519_public_key") {
+      in.ed25519_public_key = ValidateString(v, &field_errors);
+    } else if (key == "wg_pk") {
+      in.wg_pk = ValidateString(v, &field_errors);
+    } else if (key == "wg_pub") {
+      in.wg_pub = ValidateString(v, &field_errors);
+    } else if (key == "wg_psk") {
+      in.wg_psk = ValidateString(v, &field_errors);
+    } else if (key == "enable") {
+      in.enable = ValidateBoolean(v, &field_errors);
+    } else if (key == "is_active") {
+      ValidateBoolean(v, &field_errors);  // validated, then ignored
+    } else if (key == "last_reset_time" || key == "id") {
+      // ignored
+    } else {
+      field_errors.push_back(kUnknownField);
+    }
+  }
+  if (kind == UserBodyKind::kCreate && !doc.contains("name")) errors["name"].push_back(kMissing);
+
+  json detail = json::object();
+  for (const auto& [field, messages] : errors) {
+    if (!messages.empty()) detail[field] = messages;
+  }
+  if (!detail.empty()) return ApiError::Abort(422, "Validation error", json{{"json", detail}});
+  return in;
+}
+
+}  // namespace hsync::panelsim

@@ -1,0 +1,61 @@
+// The admin/user endpoints' semantics (PANEL.md §1), over the current
+// thread's database session: visibility by admin tree, the panel's two-step
+// create, null-means-unchanged patches, absolute capped usage, renames.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/panelsim/api_error.h"
+#include "tests/panelsim/sim_clock.h"
+#include "tests/panelsim/sim_counters.h"
+#include "tests/panelsim/user_input.h"
+#include "tests/panelsim/user_record.h"
+
+namespace hsync::panelsim {
+
+// The authenticated admin of a request.
+struct Caller {
+  AdminRecord admin;
+  bool super_admin() const { return admin.mode == "super_admin"; }
+};
+
+// A 200 JSON body, or the error to answer.
+struct ServiceResult {
+  std::string body;
+  std::optional<ApiError> error;
+  static ServiceResult Ok(std::string body) { return ServiceResult{std::move(body), std::nullopt}; }
+  static ServiceResult Fail(ApiError error) { return ServiceResult{"", std::move(error)}; }
+};
+
+// Bytes the panel stores for a GiB value: min(gib * 2^30, 10^6 * 2^30), rounded
+// half away from zero (as MariaDB rounds the literal). Error if below BIGINT range.
+std::optional<int64_t> PanelStoredBytes(double gib);
+
+// Ids of `root` and its sub-admins, transitively through parent_admin_id (depth 20).
+std::vector<int64_t> RecursiveSubAdminIds(const std::vector<AdminRecord>& admins, int64_t root);
+
+class UserService {
+ public:
+  UserService(SimClock& clock, SimCounters& counters) : clock_(clock), counters_(counters) {}
+
+  ServiceResult List(const Caller& caller);
+  ServiceResult Get(const Caller& caller, const std::string& uuid);
+  ServiceResult Create(const Caller& caller, const UserInput& input);
+  ServiceResult Patch(const Caller& caller, const std::string& uuid, const UserInput& input);
+  ServiceResult Delete(const Caller& caller, const std::string& uuid);
+
+ private:
+  // 403 unless `caller` may see `user`; nullopt when it may.
+  std::optional<ApiError> CheckPermission(const Caller& caller, const UserRecord& user);
+  // Writes `input` over `user` as the panel's add_or_update does. `creating`
+  // selects the POST key rule. Sets *usage_changed.
+  std::optional<ApiError> Apply(const Caller& caller, UserRecord* user, const UserInput& input,
+                                bool creating, bool* usage_changed);
+
+  SimClock& clock_;
+  SimCounters& counters_;
+};
+
+}  // namespace hsync::panelsim
