@@ -3,12 +3,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/panel_time.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "hiddify_sync/v1/sync.pb.h"
+#include "reporter/roster_user_row.h"
 #include "reporter/sql_values.h"
 
 namespace hsync::reporter {
@@ -127,9 +129,12 @@ enum Col {
   kUuid, kCurrent, kLastOnline, kLastReset, kHasMark, kReported, kOnlineReported, kResetSeen
 };
 
-bool IsNever(const SqlCell& last_online) {
-  return !last_online.has_value() || last_online->empty() || last_online->compare(0, 4, "0000") == 0 ||
-         last_online->compare(0, 4, "0001") == 0;
+// last_online worth reporting: a real time ("0001-01-01 00:00:00" = never),
+// not before 2000 and not more than a day ahead (the hub refuses those).
+bool Reportable(const SqlCell& last_online, absl::Time now) {
+  if (!last_online.has_value() || *last_online < "2000-01-01 00:00:00") return false;
+  auto civil = ParsePanelDateTime(*last_online);
+  return civil.ok() && absl::FromCivil(*civil, PanelTimeZone()) < now + absl::Hours(23);
 }
 
 }  // namespace
@@ -169,7 +174,12 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
     first_batch = false;
     for (const auto& row : batch->rows) {
       ++result.users_scanned;
-      const std::string uuid = CellStr(row[kUuid]);
+      const std::string uuid = absl::AsciiStrToLower(CellStr(row[kUuid]));
+      if (!IsCanonicalUuid(uuid)) {
+        // The hub would refuse the whole report; this row is not ours to fix.
+        ++result.users_skipped;
+        continue;
+      }
       const uint64_t current = CellU64(row[kCurrent]);
       const bool has_mark = CellU64(row[kHasMark]) != 0;
       if (meta.baseline_pending) {
@@ -189,7 +199,7 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
         ++result.users_waiting;
         result.bytes_waiting += delta;
       }
-      const bool online_newer = !IsNever(row[kLastOnline]) &&
+      const bool online_newer = Reportable(row[kLastOnline], now) &&
                                 (!row[kOnlineReported].has_value() ||
                                  *row[kLastOnline] > *row[kOnlineReported]);
       if (reset) ++result.resets_detected;
@@ -218,6 +228,10 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
   result.first_seq = reports.first_seq();
   result.last_seq = reports.last_seq();
   result.watermarks_written = marks.written();
+  if (result.users_skipped > 0) {
+    LogWarning(absl::StrCat("collect: skipped ", result.users_skipped,
+                            " users whose uuid is not a lower-case canonical uuid"));
+  }
   if (result.baselined) {
     LogInfo(absl::StrCat("collect: baseline recorded for ", result.users_scanned,
                          " users (their existing usage counts as already reported)"));

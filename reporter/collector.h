@@ -48,6 +48,7 @@ struct CollectResult {
   uint64_t bytes_waiting = 0;
   uint64_t resets_detected = 0;
   uint64_t watermarks_written = 0;
+  uint64_t users_skipped = 0;    // uuid not canonical: never reported
 };
 
 class Collector {
