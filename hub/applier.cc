@@ -142,9 +142,11 @@ struct Applier::Impl {
         continue;
       }
       ParentCallTally tally;
-      UserStepResult r = ResolveOpenIntent(*journal, *parent, intent, tally);
+      UserStepResult r =
+          ResolveOpenIntent(*journal, *parent, intent, now, options.intent_settle_time, tally);
       AddTally(tally);
       if (r.outcome == Outcome::kJournalError) return r.status;
+      if (r.outcome == Outcome::kDeferred) unresolved.insert(intent.uuid);
       if (r.outcome == Outcome::kParentError) {
         unresolved.insert(intent.uuid);
         if (HandleParentError(intent.uuid, intent.bytes_applied, r.status, now)) return false;
@@ -214,7 +216,8 @@ struct Applier::Impl {
         case Outcome::kParentError:
           stopped_by_parent = HandleParentError(d.pending.uuid, d.pending.bytes, r.status, now);
           break;
-        case Outcome::kResolved:  // not an outcome of ApplyPendingUser
+        case Outcome::kResolved:  // not outcomes of ApplyPendingUser
+        case Outcome::kDeferred:
           break;
       }
       if (stopped_by_parent) break;
@@ -275,7 +278,7 @@ absl::Status Applier::Start() {
     }
     if (!unresolved.empty()) {
       LogWarning(absl::StrCat("applier: ", unresolved.size(),
-                              " open intent(s) not resolved yet (parent not answering); "
+                              " open intent(s) not resolved yet (parent not answering, or too recent to judge); "
                               "their users wait until they are"));
     }
   }

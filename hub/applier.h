@@ -24,6 +24,10 @@ struct ApplierOptions {
   uint64_t urgent_margin_bytes = 100ull << 20;         // within this of the quota = urgent
   absl::Duration backoff_initial = absl::Seconds(1);   // per-user and parent-wide backoff
   absl::Duration backoff_max = absl::Minutes(5);
+  // An open intent that looks "not applied" is only abandoned once it is this
+  // old: its PATCH may still be queued in the panel (sent just before a crash
+  // or a client timeout). Keep it above the ParentClient's request_timeout.
+  absl::Duration intent_settle_time = absl::Seconds(30);
   // At most this many users are PATCHed per cycle (urgent ones first), so an
   // urgent user never waits behind a huge backlog. 0 = no limit.
   size_t max_users_per_cycle = 1000;

@@ -69,7 +69,8 @@ bool IntentWasApplied(const ApplyIntent& intent, uint64_t parent_value, bool* su
 }
 
 UserStepResult ResolveOpenIntent(Journal& journal, ParentClient& parent,
-                                 const ApplyIntent& intent, ParentCallTally& tally) {
+                                 const ApplyIntent& intent, absl::Time now,
+                                 absl::Duration settle_time, ParentCallTally& tally) {
   ++tally.gets;
   auto user = parent.GetUser(intent.uuid);
   if (!user.ok() && user.status().code() == absl::StatusCode::kNotFound) {
@@ -85,6 +86,9 @@ UserStepResult ResolveOpenIntent(Journal& journal, ParentClient& parent,
   bool surprising = false;
   const uint64_t now_value = user->current_usage_bytes();
   const bool applied = IntentWasApplied(intent, now_value, &surprising);
+  if (!applied && now - intent.created_at < settle_time) {
+    return UserStepResult{Outcome::kDeferred, absl::OkStatus(), std::nullopt};
+  }
   if (surprising) {
     LogWarning(absl::StrCat("applier: resolving intent of user ", intent.uuid, ": parent holds ",
                             now_value, " bytes, neither the ", intent.value_read,

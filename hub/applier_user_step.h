@@ -20,6 +20,7 @@ struct UserStepResult {
     kApplied,       // bytes written to the parent and subtracted from pending
     kOrphaned,      // the parent does not know the user: bytes moved to orphans
     kResolved,      // (ResolveOpenIntent) the intent was completed or abandoned
+    kDeferred,      // (ResolveOpenIntent) looks not applied, but too young to be sure: later
     kParentError,   // the parent failed; the journal is consistent (an intent may stay open)
     kJournalError,  // the journal failed: stop the cycle
   };
@@ -42,8 +43,13 @@ bool IntentWasApplied(const ApplyIntent& intent, uint64_t parent_value, bool* su
 // Reads the user back and completes (PATCH happened) or abandons (it did not)
 // the open intent. A user the parent no longer has: the intent is abandoned,
 // its bytes stay pending and become orphaned by the next apply.
+// "Not applied" is only trusted once the intent is `settle_time` old (at
+// `now`): a PATCH sent just before a crash or a client timeout may still be
+// queued in the panel and land after our read; abandoning then would apply
+// the bytes twice. Younger -> kDeferred, nothing changed.
 UserStepResult ResolveOpenIntent(Journal& journal, ParentClient& parent,
-                                 const ApplyIntent& intent, ParentCallTally& tally);
+                                 const ApplyIntent& intent, absl::Time now,
+                                 absl::Duration settle_time, ParentCallTally& tally);
 
 // Applies the user's pending bytes: GET (fresh value), RecordIntent(read,
 // min(read + bytes, cap), bytes), PATCH current_usage_GB (+ last_online when
