@@ -25,6 +25,8 @@ void DbSession::Configure(const MariaDbOptions& options) {
   g_options = new MariaDbOptions(options);
 }
 
+std::string DbSession::DatabaseName() { return CurrentOptions().database; }
+
 DbSession& DbSession::ForThisThread() {
   thread_local DbSession session;
   return session;

@@ -52,22 +52,30 @@ SimServer::SimServer(PanelApi& panel, ControlApi* control, FaultInjector& faults
   server_->set_keep_alive_timeout(30);
   server_->set_read_timeout(30, 0);
   server_->set_write_timeout(30, 0);
-  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+  // One handler for every path and method (regular handlers, so that
+  // cpp-httplib has read the body before we run).
+  const httplib::Server::Handler handler = [this](const httplib::Request& req,
+                                                  httplib::Response& res) {
     const SimRequest request = ToSimRequest(req);
     if (control_ != nullptr && ControlApi::Owns(request.path)) {
       WriteResponse(control_->Handle(request), res);
-      return httplib::Server::HandlerResponse::Handled;
+      return;
     }
     bool dropped = false;
     const SimResponse response = HandlePanel(request, req.local_port, req.remote_port, &dropped);
     if (dropped) {
       res.status = 500;
       res.set_header("Connection", "close");
-      return httplib::Server::HandlerResponse::Handled;
+      return;
     }
     WriteResponse(response, res);
-    return httplib::Server::HandlerResponse::Handled;
-  });
+  };
+  server_->Get(".*", handler);
+  server_->Post(".*", handler);
+  server_->Put(".*", handler);
+  server_->Patch(".*", handler);
+  server_->Delete(".*", handler);
+  server_->Options(".*", handler);
 }
 
 SimServer::~SimServer() = default;

@@ -7,7 +7,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/panel_time.h"
 #include "tests/panelsim/py_json.h"
 
@@ -173,85 +172,6 @@ std::optional<std::string> ValidateChoice(const json& v, const std::set<std::str
   return std::nullopt;
 }
 
-// Reads up to `max_digits` (at least `min_digits`) decimal digits at text[*pos].
-bool ReadNumber(std::string_view text, size_t* pos, int min_digits, int max_digits, int* out) {
-  int value = 0;
-  int digits = 0;
-  while (*pos < text.size() && digits < max_digits &&
-         absl::ascii_isdigit(static_cast<unsigned char>(text[*pos]))) {
-    value = value * 10 + (text[*pos] - '0');
-    ++*pos;
-    ++digits;
-  }
-  *out = value;
-  return digits >= min_digits;
-}
-
-bool ReadLiteral(std::string_view text, size_t* pos, char c) {
-  if (*pos >= text.size() || text[*pos] != c) return false;
-  ++*pos;
-  return true;
-}
-
-bool ValidDate(int y, int m, int d) {
-  if (y < 1 || m < 1 || m > 12 || d < 1) return false;
-  const absl::CivilDay day(y, m, d);
-  return day.year() == y && day.month() == m && day.day() == d;
-}
-
-// Python strptime(text, "%Y-%m-%d"): 4-digit year, 1-2 digit month and day.
-std::optional<absl::CivilDay> StrptimeDate(std::string_view text) {
-  size_t pos = 0;
-  int y = 0, m = 0, d = 0;
-  if (!ReadNumber(text, &pos, 4, 4, &y) || !ReadLiteral(text, &pos, '-') ||
-      !ReadNumber(text, &pos, 1, 2, &m) || !ReadLiteral(text, &pos, '-') ||
-      !ReadNumber(text, &pos, 1, 2, &d) || pos != text.size() || !ValidDate(y, m, d)) {
-    return std::nullopt;
-  }
-  return absl::CivilDay(y, m, d);
-}
-
-// Python strptime(text, "%Y-%m-%d %H:%M:%S") after the panel zero-fills a short year.
-std::optional<absl::CivilSecond> StrptimeDateTime(std::string text) {
-  const size_t dash = text.find('-');
-  if (dash != std::string::npos && dash < 4) text = std::string(4 - dash, '0') + text;
-  size_t pos = 0;
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-  if (!ReadNumber(text, &pos, 4, 4, &y) || !ReadLiteral(text, &pos, '-') ||
-      !ReadNumber(text, &pos, 1, 2, &mo) || !ReadLiteral(text, &pos, '-') ||
-      !ReadNumber(text, &pos, 1, 2, &d)) {
-    return std::nullopt;
-  }
-  const size_t space_start = pos;
-  while (pos < text.size() && absl::ascii_isspace(static_cast<unsigned char>(text[pos]))) ++pos;
-  if (pos == space_start) return std::nullopt;
-  if (!ReadNumber(text, &pos, 1, 2, &h) || !ReadLiteral(text, &pos, ':') ||
-      !ReadNumber(text, &pos, 1, 2, &mi) || !ReadLiteral(text, &pos, ':') ||
-      !ReadNumber(text, &pos, 1, 2, &s) || pos != text.size()) {
-    return std::nullopt;
-  }
-  if (!ValidDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return std::nullopt;
-  return absl::CivilSecond(y, mo, d, h, mi, s);
-}
-
-std::string FormatDateTime(const absl::CivilSecond& t) {
-  return absl::StrFormat("%04d-%02d-%02d %02d:%02d:%02d", t.year(), t.month(), t.day(), t.hour(),
-                         t.minute(), t.second());
-}
-
-// The panel's json_to_time(): full datetime, else a date at midnight, else the
-// raw value (which the database then rejects); an empty string means "never".
-std::string LastOnlineForDatabase(const json& v) {
-  if (!v.is_string() || NonFiniteValue(v).has_value()) return PyDumps(v);
-  const std::string& text = v.get_ref<const std::string&>();
-  if (text.empty()) return std::string(kNeverOnline);
-  if (std::optional<absl::CivilSecond> t = StrptimeDateTime(text)) return FormatDateTime(*t);
-  if (std::optional<absl::CivilDay> d = StrptimeDate(text)) {
-    return FormatDateTime(absl::CivilSecond(*d));
-  }
-  return text;
-}
-
 }  // namespace
 
 bool IsCanonicalUuid(std::string_view text) {
@@ -326,10 +246,14 @@ std::variant<UserInput, ApiError> ParseUserBody(std::string_view body, bool json
     } else if (key == "lang") {
       in.lang = ValidateChoice(v, kLangs, kLangChoices, &field_errors);
     } else if (key == "last_online") {
-      in.last_online = LastOnlineForDatabase(v);
+      in.last_online = v.is_string() && !NonFiniteValue(v) ? v.get<std::string>() : PyDumps(v);
+      in.last_online_valid = v.is_string() && ParsePanelDateTime(*in.last_online).ok();
     } else if (key == "start_date") {
       in.start_date_given = true;
-      if (v.is_string() && !NonFiniteValue(v)) in.start_date = StrptimeDate(v.get<std::string>());
+      if (v.is_string() && !NonFiniteValue(v)) {
+        absl::StatusOr<absl::CivilDay> day = ParsePanelDate(v.get<std::string>());
+        if (day.ok()) in.start_date = *day;
+      }
       if (!in.start_date.has_value()) field_errors.push_back(kNotDate);
     } else if (key == "comment") {
       in.comment = ValidateString(v, &field_errors);

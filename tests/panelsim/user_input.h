@@ -25,9 +25,11 @@ struct UserInput {
   bool start_date_given = false;  // key present (a null clears it, with package_days)
   std::optional<absl::CivilDay> start_date;
   std::optional<std::string> mode;
-  // What goes to the database for last_online: "YYYY-MM-DD HH:MM:SS" when the
-  // text parsed, else the raw text (the database then rejects it, as on the panel).
+  // last_online as given (a non-string as its JSON text). Only the exact form
+  // "YYYY-MM-DD HH:MM:SS" is valid; anything else fails like the panel's
+  // database write (500, nothing changed).
   std::optional<std::string> last_online;
+  bool last_online_valid = false;
   std::optional<std::string> comment;
   std::optional<std::string> added_by_uuid;
   std::optional<int64_t> telegram_id;

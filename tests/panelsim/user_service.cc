@@ -118,7 +118,7 @@ ServiceResult UserService::Patch(const Caller& caller, const std::string& uuid,
   if (auto denied = CheckPermission(caller, **found)) return ServiceResult::Fail(*denied);
   UserRecord user = **found;
   bool usage_changed = false;
-  if (auto error = Apply(caller, &user, input, /*creating=*/false, &usage_changed)) {
+  if (auto error = Apply(caller, &user, input, &usage_changed)) {
     return ServiceResult::Fail(*error);
   }
   if (usage_changed) counters_.CountUsagePatch();
@@ -172,15 +172,14 @@ ServiceResult UserService::Create(const Caller& caller, const UserInput& input) 
   // Step 2: the body's fields over it. If this fails the "unknown" row stays.
   UserRecord user = **created;
   bool usage_changed = false;
-  if (auto error = Apply(caller, &user, effective, /*creating=*/true, &usage_changed)) {
+  if (auto error = Apply(caller, &user, effective, &usage_changed)) {
     return ServiceResult::Fail(*error);
   }
   return ServiceResult::Ok(UserJson(user, clock_.Today()));
 }
 
 std::optional<ApiError> UserService::Apply(const Caller& caller, UserRecord* user,
-                                           const UserInput& in, bool creating,
-                                           bool* usage_changed) {
+                                           const UserInput& in, bool* usage_changed) {
   UserStore store(DbSession::ForThisThread());
   std::vector<ColumnValue> sets;
   UserRecord after = *user;
@@ -291,12 +290,16 @@ std::optional<ApiError> UserService::Apply(const Caller& caller, UserRecord* use
       sets.push_back({"mode", mode});
     }
   }
+  if (in.last_online.has_value() && !in.last_online_valid) {
+    // What the panel's database answers when handed such a value.
+    return ApiError::Exception(absl::StrCat(
+        "(MySQLdb.OperationalError) (1292, \"Incorrect datetime value: '", *in.last_online,
+        "' for column `", DbSession::DatabaseName(), "`.`user`.`last_online` at row 1\")"));
+  }
   if (in.last_online.has_value() && *in.last_online != after.last_online) {
     after.last_online = *in.last_online;
     sets.push_back({"last_online", *in.last_online});
-    reread = true;  // the database normalises (or rejects) the text
   }
-  (void)creating;
 
   absl::Status status = store.UpdateUser(after.id, sets);
   if (!status.ok()) return DatabaseFailure(status);

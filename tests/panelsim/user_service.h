@@ -49,10 +49,10 @@ class UserService {
  private:
   // 403 unless `caller` may see `user`; nullopt when it may.
   std::optional<ApiError> CheckPermission(const Caller& caller, const UserRecord& user);
-  // Writes `input` over `user` as the panel's add_or_update does. `creating`
-  // selects the POST key rule. Sets *usage_changed.
+  // Writes `input` over `user` as the panel's add_or_update does (only the
+  // columns that change, in one UPDATE). Sets *usage_changed.
   std::optional<ApiError> Apply(const Caller& caller, UserRecord* user, const UserInput& input,
-                                bool creating, bool* usage_changed);
+                                bool* usage_changed);
 
   SimClock& clock_;
   SimCounters& counters_;

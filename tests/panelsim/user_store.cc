@@ -181,7 +181,7 @@ absl::Status UserStore::UpdateUser(int64_t id, const std::vector<ColumnValue>& s
     parts.push_back(absl::StrCat("`", name, "` = ?"));
     values.push_back(value);
   }
-  values.push_back(id);
+  values.emplace_back(std::in_place_index<1>, id);
   const std::string sql =
       absl::StrCat("UPDATE user SET ", absl::StrJoin(parts, ", "), " WHERE id = ?");
   return db_.Execute(sql, values).status();
