@@ -90,23 +90,28 @@ absl::Status OutboxSender::DrainOnce() {
     }
     PublishOutboxStats(**conn);
     if (rows->empty()) return absl::OkStatus();
+    uint64_t acked_stream = 0, acked_seq = 0;  // what the last ack covered
     for (const OutboxRow& row : *rows) {
+      if (row.stream_id == acked_stream && row.seq <= acked_seq) continue;  // already deleted
       {
         absl::MutexLock lock(&mu_);
         if (stopping_) return absl::CancelledError("stopping");
       }
       auto conn_again = db_.Get();
       if (!conn_again.ok()) return conn_again.status();
-      absl::Status sent = SendRow(**conn_again, row);
+      auto sent = SendRow(**conn_again, row);
       if (!sent.ok()) {
-        ReportError(std::string(sent.message()));
-        return sent;
+        ReportError(std::string(sent.status().message()));
+        PublishOutboxStats(**conn_again);
+        return sent.status();
       }
+      acked_stream = row.stream_id;
+      acked_seq = *sent;
     }
   }
 }
 
-absl::Status OutboxSender::SendRow(MariaDbConnection& conn, const OutboxRow& row) {
+absl::StatusOr<uint64_t> OutboxSender::SendRow(MariaDbConnection& conn, const OutboxRow& row) {
   hiddify_sync::v1::UsageReport report;
   if (!report.ParseFromString(row.payload)) {
     return Rejected(absl::StrCat("outbox row stream ", row.stream_id, " seq ", row.seq,
@@ -146,7 +151,7 @@ absl::Status OutboxSender::SendRow(MariaDbConnection& conn, const OutboxRow& row
     r.set_last_seq_acked(std::max<uint64_t>(r.last_seq_acked(), ack.acked_seq()));
     *r.mutable_last_ack_at() = ToProtoTimestamp(absl::Now());
   });
-  return absl::OkStatus();
+  return ack.acked_seq();
 }
 
 absl::Status OutboxSender::ProcessAck(MariaDbConnection& conn, uint64_t stream_id,

@@ -55,7 +55,8 @@ class OutboxSender {
 
  private:
   void Loop();
-  absl::Status SendRow(MariaDbConnection& conn, const OutboxRow& row);
+  // Sends one row and processes the ack; returns the acknowledged seq.
+  absl::StatusOr<uint64_t> SendRow(MariaDbConnection& conn, const OutboxRow& row);
   absl::Status ProcessAck(MariaDbConnection& conn, uint64_t stream_id, uint64_t acked_seq);
   void PublishOutboxStats(MariaDbConnection& conn);
   void ReportError(const std::string& message);
