@@ -167,9 +167,12 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
     absl::StrAppend(&sql, " ORDER BY u.uuid LIMIT ", options_.read_batch);
     auto batch = conn.Query(sql);
     if (!batch.ok()) {
-      return absl::Status(batch.status().code(),
-                          absl::StrCat("collect: reading ", user_table, ": ",
-                                       batch.status().message()));
+      return absl::Status(
+          batch.status().code(),
+          absl::StrCat("collect: reading ", user_table, ": ", batch.status().message(),
+                       batch.status().code() == absl::StatusCode::kNotFound
+                           ? " (is mysql.database right, and the Hiddify panel installed?)"
+                           : ""));
     }
     first_batch = false;
     for (const auto& row : batch->rows) {
