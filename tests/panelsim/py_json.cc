@@ -1,6 +1,8 @@
 #include "tests/panelsim/py_json.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -91,6 +93,20 @@ std::string ReplaceNonFiniteTokens(std::string_view text) {
     };
     if (replace("-Infinity", kNegInfMarker) || replace("Infinity", kInfMarker) ||
         replace("NaN", kNanMarker)) {
+      continue;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      // A number too large for a double is infinity to Python (1e999).
+      size_t end = i + 1;
+      while (end < text.size() && std::strchr("0123456789.eE+-", text[end]) != nullptr) ++end;
+      const std::string token(text.substr(i, end - i));
+      const double value = std::strtod(token.c_str(), nullptr);
+      if (std::isinf(value)) {
+        replace(token, value < 0 ? kNegInfMarker : kInfMarker);
+      } else {
+        out.append(token);
+        i = end - 1;
+      }
       continue;
     }
     out.push_back(c);
