@@ -11,6 +11,8 @@
 #   --root DIR       install under DIR instead of / (tests, images); implies
 #                    --no-systemctl and needs no root
 #   --no-systemctl   don't call systemctl (no daemon-reload/enable/restart)
+#   --systemctl      call systemctl even with --root (tests, with a stand-in
+#                    systemctl first on PATH)
 #
 # Never overwrites an existing configuration or secret file and never touches
 # the hub's journal in /var/lib/hiddify-sync/hub: re-running it upgrades in
@@ -30,6 +32,7 @@ BUILD_DIR=""
 DEB=""
 ROOT=""
 SYSTEMCTL=1
+FORCE_SYSTEMCTL=0
 while [ $# -gt 0 ]; do
   case "$1" in
     hub|reporter) [ -z "$ROLE" ] || die "give one role, got '$ROLE' and '$1'"; ROLE="$1"; shift ;;
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
     --deb) [ $# -ge 2 ] || die "--deb needs a file"; DEB="$2"; shift 2 ;;
     --root) [ $# -ge 2 ] || die "--root needs a directory"; ROOT="$2"; shift 2 ;;
     --no-systemctl) SYSTEMCTL=0; shift ;;
+    --systemctl) FORCE_SYSTEMCTL=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -49,6 +53,7 @@ if [ -n "$ROOT" ]; then
   [ "$ROOT" != / ] || ROOT=""
   SYSTEMCTL=0
 fi
+[ $FORCE_SYSTEMCTL -eq 0 ] || SYSTEMCTL=1
 if [ -z "$ROOT" ] && [ "$(id -u)" -ne 0 ]; then
   die "must be run as root (or with --root DIR)"
 fi
@@ -189,7 +194,7 @@ done
 # --- 6. systemd ----------------------------------------------------------------
 if [ $SYSTEMCTL -eq 1 ]; then
   systemctl daemon-reload
-  systemctl enable "$UNIT" >/dev/null 2>&1 || systemctl enable "$UNIT"
+  systemctl enable --quiet "$UNIT"
   say "enabled $UNIT"
   if systemctl is-active --quiet "$UNIT"; then
     systemctl restart "$UNIT"

@@ -10,6 +10,8 @@
 #                    so a later install.sh picks up where this one stopped.
 #   --root DIR       act under DIR instead of / (tests); implies --no-systemctl
 #   --no-systemctl   don't stop/disable the service
+#   --systemctl      call systemctl even with --root (tests, with a stand-in
+#                    systemctl first on PATH)
 #
 # A daemon installed from the hiddify-sync .deb is disabled here, but the
 # package itself is removed with apt (remove, or purge).
@@ -24,12 +26,14 @@ ROLE=""
 PURGE=0
 ROOT=""
 SYSTEMCTL=1
+FORCE_SYSTEMCTL=0
 while [ $# -gt 0 ]; do
   case "$1" in
     hub|reporter) [ -z "$ROLE" ] || die "give one role, got '$ROLE' and '$1'"; ROLE="$1"; shift ;;
     --purge) PURGE=1; shift ;;
     --root) [ $# -ge 2 ] || die "--root needs a directory"; ROOT="$2"; shift 2 ;;
     --no-systemctl) SYSTEMCTL=0; shift ;;
+    --systemctl) FORCE_SYSTEMCTL=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -41,6 +45,7 @@ if [ -n "$ROOT" ]; then
   [ "$ROOT" != / ] || ROOT=""
   SYSTEMCTL=0
 fi
+[ $FORCE_SYSTEMCTL -eq 0 ] || SYSTEMCTL=1
 if [ -z "$ROOT" ] && [ "$(id -u)" -ne 0 ]; then
   die "must be run as root (or with --root DIR)"
 fi

@@ -128,6 +128,49 @@ left=$(cd "$R" && find . -type f)
 [ ! -e "$R/etc/hiddify-sync" ] || fail "/etc/hiddify-sync left"
 grep -q "DROP DATABASE hiddify_sync" "$T/un3.log" || fail "the MariaDB state schema hint is missing"
 
+step "systemd: enabled but not started while unconfigured (stand-in systemctl)"
+R2="$T/root2"
+mkdir -p "$T/fakebin"
+cat >"$T/fakebin/systemctl" <<'EOF'
+#!/bin/sh
+echo "$*" >>"$FAKE_SYSTEMCTL_LOG"
+case "$1" in
+  is-active) exit "${FAKE_ACTIVE_RC:-3}" ;;
+esac
+exit 0
+EOF
+chmod +x "$T/fakebin/systemctl"
+export FAKE_SYSTEMCTL_LOG="$T/systemctl.log"
+with_fake_systemctl() { PATH="$T/fakebin:$PATH" "$@"; }
+: >"$FAKE_SYSTEMCTL_LOG"
+with_fake_systemctl "$INSTALL" hub --from-build "$BUILD" --root "$R2" --systemctl >"$T/sd1.log" 2>&1 ||
+  fail "install with systemctl failed: $(cat "$T/sd1.log")"
+grep -qx "daemon-reload" "$FAKE_SYSTEMCTL_LOG" || fail "no daemon-reload: $(cat "$FAKE_SYSTEMCTL_LOG")"
+grep -qx "enable --quiet hiddify-sync-hub.service" "$FAKE_SYSTEMCTL_LOG" || fail "not enabled"
+grep -q "^restart" "$FAKE_SYSTEMCTL_LOG" && fail "an unconfigured hub was started"
+grep -q "not starting hiddify-sync-hub.service until it is configured" "$T/sd1.log" || fail "no 'not starting' note"
+
+step "systemd: started once configured"
+sed -i 's#^url = .*#url = "https://parent.example.net/secretpath"#' "$R2/etc/hiddify-sync/hub.toml"
+echo "11111111-2222-3333-4444-555555555555" >"$R2/etc/hiddify-sync/parent-api-key"
+: >"$FAKE_SYSTEMCTL_LOG"
+with_fake_systemctl "$INSTALL" hub --from-build "$BUILD" --root "$R2" --systemctl >"$T/sd2.log" 2>&1 ||
+  fail "configured install failed: $(cat "$T/sd2.log")"
+grep -qx "restart hiddify-sync-hub.service" "$FAKE_SYSTEMCTL_LOG" || fail "configured hub not started: $(cat "$FAKE_SYSTEMCTL_LOG")"
+
+step "systemd: a running daemon is restarted onto the new binary even if the config looks unedited"
+: >"$FAKE_SYSTEMCTL_LOG"
+FAKE_ACTIVE_RC=0 with_fake_systemctl "$INSTALL" reporter --from-build "$BUILD" --root "$R2" --systemctl \
+  >"$T/sd3.log" 2>&1 || fail "reporter install failed: $(cat "$T/sd3.log")"
+grep -qx "restart hiddify-sync-reporter.service" "$FAKE_SYSTEMCTL_LOG" || fail "running reporter not restarted"
+grep -q "restarted hiddify-sync-reporter.service onto the new version" "$T/sd3.log" || fail "restart not reported"
+
+step "systemd: uninstall stops and disables, then reloads"
+: >"$FAKE_SYSTEMCTL_LOG"
+with_fake_systemctl "$UNINSTALL" hub --root "$R2" --systemctl >"$T/sd4.log" 2>&1 || fail "uninstall failed: $(cat "$T/sd4.log")"
+grep -qx "disable --now hiddify-sync-hub.service" "$FAKE_SYSTEMCTL_LOG" || fail "not stopped/disabled: $(cat "$FAKE_SYSTEMCTL_LOG")"
+[ "$(tail -1 "$FAKE_SYSTEMCTL_LOG")" = "daemon-reload" ] || fail "no daemon-reload after removing the unit"
+
 step "bad use is refused clearly"
 expect_failure "say which daemon" "$INSTALL" --root "$R"
 expect_failure "unknown argument" "$INSTALL" parent --root "$R"
