@@ -81,4 +81,13 @@ grep -q '^After=.*hiddify-panel.service' "$SRC/deploy/hiddify-sync-reporter.serv
 grep -q '^# path = "/var/lib/hiddify-sync/hub/journal.db"' "$SRC/deploy/hub.toml.example" ||
   fail "hub.toml.example's journal path is not in the state directory"
 
+step "the daemons take ExecStart's --config and exit 2 on a bad config (RestartPreventExitStatus=2)"
+echo 'bogus_key = 1' >"$T/bad.toml"
+for daemon in hiddify-sync-hub hiddify-sync-reporter; do
+  rc=0
+  out=$("$BIN/$daemon" --config "$T/bad.toml" 2>&1) || rc=$?
+  [ $rc -eq 2 ] || fail "$daemon exited $rc on a bad config, expected 2: $out"
+  [[ "$out" == *"bogus_key: unknown key"* ]] || fail "$daemon did not name the bad key: $out"
+done
+
 pass
