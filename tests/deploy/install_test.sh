@@ -65,7 +65,9 @@ grep -q "kept your /etc/hiddify-sync/hub.toml" "$T/hub2.log" || fail "keeping th
 [ "$(cat "$R/etc/hiddify-sync/parent-api-key")" = "11111111-2222-3333-4444-555555555555" ] || fail "API key lost"
 [ "$(cat "$R/var/lib/hiddify-sync/hub/journal.db")" = "journal bytes" ] || fail "journal lost"
 grep -q "is installed and configured" "$T/hub2.log" || fail "configured hub reported as unconfigured: $(cat "$T/hub2.log")"
-ls "$R/usr/bin" | grep -q '\.new\.' && fail "temporary files left in /usr/bin"
+for leftover in "$R"/usr/bin/*.new.*; do
+  [ ! -e "$leftover" ] || fail "temporary file left: $leftover"
+done
 
 step "a loosened secret file is tightened back to 0600; the same build again changes nothing"
 chmod 0644 "$R/etc/hiddify-sync/parent-api-key"

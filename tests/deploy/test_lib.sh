@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the shell tests of deploy/ (sourced). A test prints its steps,
 # fails with a message (exit 1), or skips (exit 77, SKIP_RETURN_CODE in CMake).
 
