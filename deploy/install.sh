@@ -183,13 +183,48 @@ if [ "$ROLE" = reporter ]; then
 fi
 
 # --- 5. does the configuration look filled in? -------------------------------
+# toml_value SECTION KEY: the (unquoted) value of an uncommented `KEY = ...`
+# in [SECTION] of the config ("" for top level); empty when absent.
+toml_value() {
+  awk -v want_section="$1" -v want_key="$2" '
+    /^[[:space:]]*\[/ { section = $0; gsub(/[][[:space:]]/, "", section); next }
+    section == want_section && $0 ~ "^[[:space:]]*" want_key "[[:space:]]*=" {
+      value = $0
+      sub(/^[^=]*=[[:space:]]*/, "", value)
+      if (value ~ /^"/) { sub(/^"/, "", value); sub(/".*$/, "", value) } else { sub(/[[:space:]#].*$/, "", value) }
+      print value
+      exit
+    }' "$CONFIG"
+}
 PENDING=()
 if grep -v '^[[:space:]]*#' "$CONFIG" | grep -q 'CHANGE-ME'; then
   PENDING+=("edit /etc/hiddify-sync/$ROLE.toml: every line marked CHANGE-ME (then delete the mark)")
 fi
 for secret in "${SECRETS[@]}"; do
-  [ -s "$ETC/$secret" ] || PENDING+=("fill /etc/hiddify-sync/$secret")
+  if [ ! -s "$ETC/$secret" ]; then
+    if [ "$secret" = parent-api-key ]; then
+      PENDING+=("fill /etc/hiddify-sync/parent-api-key: the UUID of a super admin of the parent panel (one line)")
+    else
+      PENDING+=("fill /etc/hiddify-sync/hub-token: the token printed by 'hiddify-sync-hub add-node <node_id>' on the parent (one line; node_id in reporter.toml is that same name)")
+    fi
+  fi
 done
+if [ "$ROLE" = hub ]; then
+  if [ "$(toml_value "" plaintext)" != true ]; then
+    for key in cert_file key_file; do
+      file=$(toml_value tls "$key")
+      if [ -n "$file" ] && [ ! -s "$ROOT$file" ]; then
+        PENDING+=("TLS: $file is missing; make a CA and certificates with /usr/share/hiddify-sync/make-certs.sh /root/hiddify-sync-ca --hub-name <the hub's DNS name or IP>, then copy hub.pem / hub.key as it prints")
+        break
+      fi
+    done
+  fi
+else
+  file=$(toml_value hub ca_file)
+  if [ -n "$file" ] && [ ! -s "$ROOT$file" ]; then
+    PENDING+=("TLS: copy the hub's CA certificate (ca.pem from make-certs.sh) to $file, or set [hub] ca_file = \"\" for a hub certificate from a public CA")
+  fi
+fi
 
 # --- 6. systemd ----------------------------------------------------------------
 if [ $SYSTEMCTL -eq 1 ]; then
@@ -215,25 +250,22 @@ echo
 if [ ${#PENDING[@]} -eq 0 ]; then
   echo "$DAEMON is installed and configured."
   echo "  check:  systemctl status $UNIT; $DAEMON status; journalctl -u $UNIT -f"
+  [ "$ROLE" != hub ] ||
+    echo "  enrol a child: hiddify-sync-hub add-node <NAME>, then systemctl reload $UNIT"
   exit 0
 fi
 echo "Next steps for $DAEMON:"
 n=1
 for item in "${PENDING[@]}"; do echo "  $n. $item"; n=$((n + 1)); done
 if [ "$ROLE" = hub ]; then
-  cat <<EOF
-     parent-api-key: the UUID of a super admin of this panel (one line).
-  $n. TLS: /usr/share/hiddify-sync/make-certs.sh /root/hiddify-sync-ca --hub-name <hub's DNS name or IP>
-     then copy hub.pem / hub.key into /etc/hiddify-sync/tls/ as it prints.
-  $((n + 1)). enrol each child: hiddify-sync-hub add-node <NAME>  (prints the node's token once)
-  $((n + 2)). systemctl start $UNIT   (after add-node: systemctl reload $UNIT)
-EOF
+  echo "  $n. enrol each child: hiddify-sync-hub add-node <NAME>  (prints the node's token once)"
+  n=$((n + 1))
 else
-  cat <<EOF
-     hub-token: the token printed by \`hiddify-sync-hub add-node <node_id>\` on the
-     parent (one line); node_id in reporter.toml must be that same name.
-  $n. TLS: copy the CA certificate (ca.pem from make-certs.sh) to /etc/hiddify-sync/tls/ca.pem
-  $((n + 1)). optional: mysql password in /etc/hiddify-sync/mysql-password (0600) with [mysql] password_file
-  $((n + 2)). systemctl start $UNIT
-EOF
+  echo "  $n. optional: a MariaDB password in /etc/hiddify-sync/mysql-password (0600) and [mysql] password_file"
+  n=$((n + 1))
+fi
+if [ $SYSTEMCTL -eq 1 ]; then
+  echo "  $n. systemctl start $UNIT   (it is enabled: it starts at boot from then on)"
+else
+  echo "  $n. systemctl daemon-reload && systemctl enable --now $UNIT"
 fi

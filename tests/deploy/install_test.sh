@@ -37,12 +37,15 @@ expect_mode 700 "$R/var/lib/hiddify-sync/hub"
 grep -q "hiddify-sync-hub add-node" "$T/hub1.log" || fail "next step (add-node) not printed"
 grep -q "CHANGE-ME" "$T/hub1.log" || fail "the unedited config was not pointed out"
 grep -q "fill /etc/hiddify-sync/parent-api-key" "$T/hub1.log" || fail "the empty API key was not pointed out"
+grep -q "TLS: /etc/hiddify-sync/tls/hub.pem is missing" "$T/hub1.log" || fail "the missing certificate was not pointed out"
 
 step "the operator configures it; the hub writes its journal"
 sed -i 's#^url = .*#url = "https://parent.example.net/secretpath"#' "$R/etc/hiddify-sync/hub.toml"
 printf 'child-1 = "sha256:%064d"\n' 1 >>"$R/etc/hiddify-sync/hub.toml"
 echo "11111111-2222-3333-4444-555555555555" >"$R/etc/hiddify-sync/parent-api-key"
 echo "journal bytes" >"$R/var/lib/hiddify-sync/hub/journal.db"
+echo "certificate" >"$R/etc/hiddify-sync/tls/hub.pem"
+echo "key" >"$R/etc/hiddify-sync/tls/hub.key"
 config_sum=$(sha256sum <"$R/etc/hiddify-sync/hub.toml")
 
 step "re-run upgrades over a running binary and keeps config, secret and journal"
@@ -83,7 +86,8 @@ expect_mode 600 "$R/etc/hiddify-sync/hub-token"
 [ ! -s "$R/etc/hiddify-sync/hub-token" ] || fail "hub-token not empty"
 DROPIN="$R/etc/systemd/system/hiddify-sync-reporter.service.d/apply-command.conf"
 cmp -s "$SRC/deploy/reporter-apply-command.conf" "$DROPIN" || fail "apply-command drop-in not installed"
-grep -q "put the token\|hub-token: the token printed by" "$T/rep1.log" || fail "token instructions not printed"
+grep -q "fill /etc/hiddify-sync/hub-token: the token printed by" "$T/rep1.log" || fail "token instructions not printed"
+grep -q "TLS: copy the hub's CA certificate" "$T/rep1.log" || fail "the missing CA was not pointed out"
 [ ! -e "$R/var/lib/hiddify-sync/reporter" ] || fail "a reporter state dir was created"
 
 step "reporter switched to [apply] url: the drop-in goes, the strict sandbox applies"
@@ -97,6 +101,7 @@ text = text.replace('# url = "http://127.0.0.1:9000/CHANGE-ME-admin-proxy-path/a
 open(path, "w").write(text)
 EOF
 echo "token-123" >"$R/etc/hiddify-sync/hub-token"
+echo "ca" >"$R/etc/hiddify-sync/tls/ca.pem"
 "$INSTALL" reporter --from-build "$BUILD" --root "$R" >"$T/rep2.log" 2>&1 || fail "reporter re-run failed"
 [ ! -e "$DROPIN" ] || fail "drop-in kept in url mode"
 [ ! -e "$(dirname "$DROPIN")" ] || fail "empty drop-in dir kept"
@@ -155,6 +160,12 @@ grep -q "not starting hiddify-sync-hub.service until it is configured" "$T/sd1.l
 step "systemd: started once configured"
 sed -i 's#^url = .*#url = "https://parent.example.net/secretpath"#' "$R2/etc/hiddify-sync/hub.toml"
 echo "11111111-2222-3333-4444-555555555555" >"$R2/etc/hiddify-sync/parent-api-key"
+: >"$FAKE_SYSTEMCTL_LOG"
+with_fake_systemctl "$INSTALL" hub --from-build "$BUILD" --root "$R2" --systemctl >"$T/sd1b.log" 2>&1 ||
+  fail "install failed: $(cat "$T/sd1b.log")"
+grep -q "^restart" "$FAKE_SYSTEMCTL_LOG" && fail "a hub without its TLS certificate was started"
+"$SRC/deploy/make-certs.sh" "$T/ca" --hub-name hub.example.net >/dev/null 2>&1 || fail "make-certs failed"
+cp "$T/ca/hub.pem" "$T/ca/hub.key" "$R2/etc/hiddify-sync/tls/"
 : >"$FAKE_SYSTEMCTL_LOG"
 with_fake_systemctl "$INSTALL" hub --from-build "$BUILD" --root "$R2" --systemctl >"$T/sd2.log" 2>&1 ||
   fail "configured install failed: $(cat "$T/sd2.log")"
