@@ -3,9 +3,12 @@
 # that verifies the hub and client certificates, the hub's SANs and key usage,
 # root-only keys, reuse of the CA on a re-run, already-expired certificates
 # with --expired, and clear refusals of bad arguments.
-#   make_certs_test.sh SOURCE_DIR
+# With BIN_DIR, the built hub serves TLS with these files and openssl
+# s_client checks the handshake as a reporter would.
+#   make_certs_test.sh SOURCE_DIR [BIN_DIR]
 set -euo pipefail
 SRC="$1"
+BIN="${2:-}"
 SCRIPT="$SRC/deploy/make-certs.sh"
 source "$SRC/tests/deploy/test_lib.sh"
 command -v openssl >/dev/null || skip "openssl not installed"
@@ -95,5 +98,61 @@ expect_failure "node ids are" "$SCRIPT" "$T/bad" --client "a/b"
 expect_failure "unknown option" "$SCRIPT" "$T/bad" --bogus
 expect_failure "OUTDIR is required" "$SCRIPT"
 [ ! -e "$T/bad" ] || fail "a refused run created its OUTDIR"
+
+if [ -n "$BIN" ]; then
+  # serve_hub CERT KEY: starts the built hub on a free loopback port with
+  # these files; sets HUB_PID and HUB_PORT.
+  serve_hub() {
+    local dir
+    dir="$T/hub-$(basename "$1" .pem)"
+    mkdir -p "$dir"
+    echo "11111111-2222-3333-4444-555555555555" >"$dir/api-key"
+    cat >"$dir/hub.toml" <<EOF
+listen = "127.0.0.1:0"
+[tls]
+cert_file = "$1"
+key_file = "$2"
+[parent]
+url = "http://127.0.0.1:9/p"
+api_key_file = "$dir/api-key"
+[journal]
+path = "$dir/journal.db"
+EOF
+    "$BIN/hiddify-sync-hub" --config "$dir/hub.toml" >"$dir/log" 2>&1 &
+    HUB_PID=$!
+    HUB_PORT=""
+    for _ in $(seq 100); do
+      HUB_PORT=$(sed -n 's/.*serving on .*(port \([0-9]*\),.*/\1/p' "$dir/log")
+      [ -z "$HUB_PORT" ] || return 0
+      kill -0 "$HUB_PID" 2>/dev/null || fail "the hub exited: $(cat "$dir/log")"
+      sleep 0.1
+    done
+    kill "$HUB_PID"
+    fail "the hub did not start serving: $(cat "$dir/log")"
+  }
+  stop_hub() { kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true; }
+  # handshake CAFILE NAME: what s_client says connecting to the hub as NAME.
+  handshake() {
+    echo | timeout 10 openssl s_client -connect "127.0.0.1:$HUB_PORT" -CAfile "$1" \
+      -verify_hostname "$2" -verify_return_error -alpn h2 2>&1 || true
+  }
+
+  step "the built hub serves TLS with these files; a reporter's checks pass"
+  serve_hub "$OUT/hub.pem" "$OUT/hub.key"
+  out=$(handshake "$OUT/ca.pem" hub.example.org)
+  [[ "$out" == *"Verify return code: 0 (ok)"* && "$out" == *"ALPN protocol: h2"* ]] ||
+    { stop_hub; fail "handshake with the CA failed: $out"; }
+  out=$(handshake "$T/other/ca.pem" hub.example.org)
+  [[ "$out" != *"Verify return code: 0 (ok)"* ]] || { stop_hub; fail "a foreign CA accepted the hub"; }
+  out=$(handshake "$OUT/ca.pem" other.example.org)
+  [[ "$out" != *"Verify return code: 0 (ok)"* ]] || { stop_hub; fail "the hub passed for a name it lacks"; }
+  stop_hub
+
+  step "an expired hub certificate is refused by the client"
+  serve_hub "$OUT/hub-expired.pem" "$OUT/hub-expired.key"
+  out=$(handshake "$OUT/ca.pem" localhost)
+  stop_hub
+  [[ "$out" == *"certificate has expired"* ]] || fail "expired certificate not refused: $out"
+fi
 
 pass
