@@ -1,5 +1,6 @@
 #include "hub/applier.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -62,6 +63,9 @@ struct Applier::Impl {
   Impl(Journal* j, std::unique_ptr<ParentClient> p, ApplierHooks h, ApplierOptions o)
       : journal(j), parent(std::move(p)), hooks(std::move(h)), options(o) {
     parent_backoff.emplace(options.backoff_initial, options.backoff_max);
+    // A PATCH can still be on its way for at least as long as the client waits for it.
+    options.intent_settle_time = std::max(options.intent_settle_time,
+                                          parent->options().request_timeout + absl::Seconds(5));
   }
 
   bool UserReady(const std::string& uuid, absl::Time now) const {
@@ -278,8 +282,8 @@ absl::Status Applier::Start() {
     }
     if (!unresolved.empty()) {
       LogWarning(absl::StrCat("applier: ", unresolved.size(),
-                              " open intent(s) not resolved yet (parent not answering, or too recent to judge); "
-                              "their users wait until they are"));
+                              " open intent(s) not resolved yet (parent not answering, or too "
+                              "recent to judge); their users wait until they are"));
     }
   }
   impl_->stop = false;

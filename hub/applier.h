@@ -26,7 +26,8 @@ struct ApplierOptions {
   absl::Duration backoff_max = absl::Minutes(5);
   // An open intent that looks "not applied" is only abandoned once it is this
   // old: its PATCH may still be queued in the panel (sent just before a crash
-  // or a client timeout). Keep it above the ParentClient's request_timeout.
+  // or a client timeout). The applier uses at least the ParentClient's
+  // request_timeout + 5 s.
   absl::Duration intent_settle_time = absl::Seconds(30);
   // At most this many users are PATCHed per cycle (urgent ones first), so an
   // urgent user never waits behind a huge backlog. 0 = no limit.

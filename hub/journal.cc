@@ -1,5 +1,11 @@
 #include "hub/journal.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -93,9 +99,44 @@ struct WriterStatements {
   }
 };
 
+// Holds an exclusive flock on "<journal>.lock" for the life of the Journal:
+// two hubs on one journal would both apply the same pending bytes.
+class JournalLock {
+ public:
+  static absl::StatusOr<JournalLock> Acquire(const std::string& journal_path) {
+    const std::string path = journal_path + ".lock";
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("journal: cannot open lock file ", path, ": ", std::strerror(errno)));
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      close(fd);
+      if (err == EWOULDBLOCK) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "journal: ", journal_path, " is in use by another process (another hub running?)"));
+      }
+      return absl::FailedPreconditionError(
+          absl::StrCat("journal: cannot lock ", path, ": ", std::strerror(err)));
+    }
+    return JournalLock(fd);
+  }
+  JournalLock(JournalLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  JournalLock& operator=(JournalLock&&) = delete;
+  ~JournalLock() {
+    if (fd_ >= 0) close(fd_);  // releases the flock
+  }
+
+ private:
+  explicit JournalLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 }  // namespace
 
 struct Journal::Impl {
+  JournalLock lock;  // first member: released last
   SqliteDb write_db;
   SqliteDb read_db;
   std::optional<WriterStatements> w;
@@ -104,7 +145,8 @@ struct Journal::Impl {
   // statements and connections it uses go away.
   std::unique_ptr<GroupCommitter> committer;
 
-  Impl(SqliteDb write, SqliteDb read) : write_db(std::move(write)), read_db(std::move(read)) {}
+  Impl(JournalLock l, SqliteDb write, SqliteDb read)
+      : lock(std::move(l)), write_db(std::move(write)), read_db(std::move(read)) {}
 
   absl::Status AddCounter(const char* name, int64_t delta) {
     w->add_counter.BindText(1, name);
@@ -205,6 +247,7 @@ struct Journal::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(JournalLock lock, JournalLock::Acquire(path));
   ASSIGN_OR_RETURN(SqliteDb write_db, SqliteDb::Open(path, kBusyTimeoutMs));
   RETURN_IF_ERROR(ConfigureJournalConnection(write_db));
   RETURN_IF_ERROR(CreateJournalSchema(write_db));
@@ -213,7 +256,8 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) 
   RETURN_IF_ERROR(read_db.Exec("PRAGMA query_only=1"));
 
   std::unique_ptr<Journal> journal(new Journal());
-  journal->impl_ = std::make_unique<Impl>(std::move(write_db), std::move(read_db));
+  journal->impl_ =
+      std::make_unique<Impl>(std::move(lock), std::move(write_db), std::move(read_db));
   Impl& impl = *journal->impl_;
   ASSIGN_OR_RETURN(impl.w, WriterStatements::Prepare(impl.write_db));
   ASSIGN_OR_RETURN(impl.committer, GroupCommitter::Start(&impl.write_db));

@@ -59,7 +59,9 @@ struct JournalStats {
 
 class Journal {
  public:
-  // Opens or creates the journal at `path` (WAL, synchronous=FULL).
+  // Opens or creates the journal at `path` (WAL, synchronous=FULL). Holds an
+  // exclusive flock on "<path>.lock" while open: a second Journal on the same
+  // path (another hub) gets FailedPrecondition.
   static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& path);
   ~Journal();
 

@@ -215,6 +215,8 @@ absl::StatusOr<hiddify_sync::v1::User> ParentClient::PatchUser(const std::string
   return user;
 }
 
+const ParentClientOptions& ParentClient::options() const { return impl_->options; }
+
 absl::Status ParentClient::Ping() {
   return impl_->Call("GET", "/api/v2/panel/ping/").status();
 }

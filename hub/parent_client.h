@@ -60,6 +60,8 @@ class ParentClient {
   // GET /api/v2/panel/ping/.
   absl::Status Ping();
 
+  const ParentClientOptions& options() const;
+
  private:
   explicit ParentClient(ParentClientOptions options);
   struct Impl;

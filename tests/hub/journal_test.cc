@@ -305,6 +305,15 @@ TEST_F(JournalTest, PruneReportsDropsOldAuditRowsOnly) {
   EXPECT_TRUE(MustAccept(MakeReport("n", 1, 5, {{TestUuid(1), 1}})).duplicate);
 }
 
+TEST_F(JournalTest, ASecondOpenOfTheSameJournalIsRefused) {
+  auto second = Journal::Open(path_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos) << second.status();
+  journal_.reset();
+  EXPECT_TRUE(Journal::Open(path_).ok());  // released on close
+}
+
 TEST_F(JournalTest, OpenFailsClearlyOnAFileThatIsNotAJournal) {
   const std::string bad = dir_ + "/garbage.sqlite";
   FILE* f = std::fopen(bad.c_str(), "w");
