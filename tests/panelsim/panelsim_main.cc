@@ -1,4 +1,5 @@
 // panelsim: the Hiddify panel, played for tests (tests/panelsim/README.md).
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -58,6 +59,11 @@ int Run(int argc, char** argv) {
     return 2;
   }
   const SimOptions& options = *parsed;
+
+  // Keep freed memory for reuse: a big user list would otherwise be mmap'ed
+  // and page-faulted afresh on every request.
+  mallopt(M_MMAP_THRESHOLD, 512 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
 
   // Signals are taken by one thread; every other thread inherits the mask.
   signal(SIGPIPE, SIG_IGN);

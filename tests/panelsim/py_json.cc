@@ -1,5 +1,6 @@
 #include "tests/panelsim/py_json.h"
 
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -120,15 +121,23 @@ void AppendPyString(std::string* out, std::string_view text) {
   out->push_back('"');
   size_t i = 0;
   while (i < text.size()) {
+    // Copy the longest run of characters that need no escaping in one go.
+    static const auto* const kPlain = [] {
+      auto* table = new std::array<bool, 256>();
+      for (int ch = 0x20; ch < 0x7F; ++ch) (*table)[ch] = ch != '"' && ch != '\\';
+      return table;
+    }();
+    size_t run = i;
+    while (run < text.size() && (*kPlain)[static_cast<unsigned char>(text[run])]) ++run;
+    if (run > i) {
+      out->append(text.data() + i, run - i);
+      i = run;
+      continue;
+    }
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7F) {
-      if (c == '"') {
-        out->append("\\\"");
-      } else if (c == '\\') {
-        out->append("\\\\");
-      } else {
-        out->push_back(static_cast<char>(c));
-      }
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
       ++i;
       continue;
     }

@@ -48,6 +48,7 @@ SimServer::SimServer(PanelApi& panel, ControlApi* control, FaultInjector& faults
   server_->new_task_queue = [threads] {
     return new httplib::ThreadPool(static_cast<size_t>(threads));
   };
+  server_->set_tcp_nodelay(true);  // no Nagle delay between headers and body
   server_->set_keep_alive_max_count(100000);
   server_->set_keep_alive_timeout(30);
   server_->set_read_timeout(30, 0);

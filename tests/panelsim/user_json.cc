@@ -91,7 +91,7 @@ std::string UserJson(const UserRecord& user, absl::CivilDay today) {
 
 std::string UserListJson(const std::vector<UserRecord>& users, absl::CivilDay today) {
   std::string out;
-  out.reserve(users.size() * 1000 + 2);
+  out.reserve(users.size() * 1200 + 2);
   out.push_back('[');
   for (size_t i = 0; i < users.size(); ++i) {
     if (i > 0) out.push_back(',');

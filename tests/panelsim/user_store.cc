@@ -56,31 +56,31 @@ const char* UserStore::UserColumnsSql() {
          "u.wg_pub, u.wg_psk";
 }
 
-absl::StatusOr<UserRecord> UserStore::ParseUserRow(const ResultSet& rs, size_t index) {
-  const auto& row = rs.rows[index];
+absl::StatusOr<UserRecord> UserStore::ParseUserRow(ResultSet& rs, size_t index) {
+  auto& row = rs.rows[index];
   if (row.size() < kUserColumnCount) return absl::InternalError("short user row");
   UserRecord u;
   ASSIGN_OR_RETURN(u.id, ParseInt(row[kId], "id"));
-  u.uuid = row[kUuid].value_or("");
-  u.name = row[kName].value_or("");
+  u.uuid = std::move(row[kUuid]).value_or("");
+  u.name = std::move(row[kName]).value_or("");
   ASSIGN_OR_RETURN(u.usage_limit, ParseInt(row[kUsageLimit], "usage_limit"));
   ASSIGN_OR_RETURN(u.current_usage, ParseInt(row[kCurrentUsage], "current_usage"));
   ASSIGN_OR_RETURN(u.package_days, ParseInt(row[kPackageDays], "package_days"));
-  u.mode = row[kMode];
+  u.mode = std::move(row[kMode]);
   u.start_date = ParseOptionalDay(row[kStartDate]);
   u.last_reset_time = ParseOptionalDay(row[kLastResetTime]);
-  u.last_online = row[kLastOnline].value_or(std::string(kNeverOnline));
+  u.last_online = std::move(row[kLastOnline]).value_or(std::string(kNeverOnline));
   u.enable = row[kEnable].has_value() && *row[kEnable] != "0";
-  u.comment = row[kComment];
+  u.comment = std::move(row[kComment]);
   u.telegram_id = ParseOptionalInt(row[kTelegramId]);
-  u.lang = row[kLang];
+  u.lang = std::move(row[kLang]);
   u.added_by = ParseOptionalInt(row[kAddedBy]);
-  u.added_by_uuid = row[kAddedByUuid];
-  u.ed25519_private_key = row[kEdPriv];
-  u.ed25519_public_key = row[kEdPub];
-  u.wg_pk = row[kWgPk];
-  u.wg_pub = row[kWgPub];
-  u.wg_psk = row[kWgPsk];
+  u.added_by_uuid = std::move(row[kAddedByUuid]);
+  u.ed25519_private_key = std::move(row[kEdPriv]);
+  u.ed25519_public_key = std::move(row[kEdPub]);
+  u.wg_pk = std::move(row[kWgPk]);
+  u.wg_pub = std::move(row[kWgPub]);
+  u.wg_psk = std::move(row[kWgPsk]);
   return u;
 }
 

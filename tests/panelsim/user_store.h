@@ -45,7 +45,8 @@ class UserStore {
 
   // The SELECT list that ParseUserRow() understands (aliases u = user, a = admin_user).
   static const char* UserColumnsSql();
-  static absl::StatusOr<UserRecord> ParseUserRow(const ResultSet& rs, size_t row);
+  // Reads row `row` of `rs` (its strings are moved out).
+  static absl::StatusOr<UserRecord> ParseUserRow(ResultSet& rs, size_t row);
 
  private:
   DbSession& db_;
