@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -54,6 +55,10 @@ struct FakeEtc {
       WriteFile(dir + pem, "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n", 0644);
     }
     WriteFile(dir + "/tls/hub.key", "-----BEGIN PRIVATE KEY-----\nMA==\n-----END PRIVATE KEY-----\n");
+  }
+  ~FakeEtc() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
   }
   // The example's /etc/hiddify-sync/ paths moved into this dir.
   std::string Rebase(const std::string& text) const {
