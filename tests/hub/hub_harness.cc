@@ -1,0 +1,217 @@
+#include "tests/hub/hub_harness.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/proto_time.h"
+#include "hub/node_auth.h"
+#include "tests/hub/grpc_probes.h"
+
+namespace hsync::hub::testing {
+
+using hiddify_sync::v1::HubStatus;
+using hiddify_sync::v1::ReportAck;
+using hiddify_sync::v1::UsageReport;
+using hsync::testing::ChildProcess;
+
+std::map<std::string, std::string> MakeNodeTokens(int n) {
+  absl::BitGen rng;
+  std::map<std::string, std::string> tokens;
+  for (int i = 0; i < n; ++i) {
+    tokens[absl::StrCat("node-", i)] =
+        absl::StrFormat("token-of-node-%d-%016x", i, absl::Uniform<uint64_t>(rng));
+  }
+  return tokens;
+}
+
+std::shared_ptr<grpc::Channel> MakeHubChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  // Reconnect quickly after a hub restart.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+void AddBearer(grpc::ClientContext* context, const std::string& token) {
+  context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+}
+
+std::string TestUserUuid(int i, int salt) {
+  return absl::StrFormat("%08x-0000-4000-8000-%012x", salt, i);
+}
+
+absl::StatusOr<std::unique_ptr<HubProcess>> HubProcess::Start(HubSetup setup) {
+  std::unique_ptr<HubProcess> hub(new HubProcess());
+  hub->setup_ = std::move(setup);
+  hub->dir_ = hsync::testing::MakeTempDir("hub");
+  hub->config_path_ = absl::StrCat(hub->dir_, "/hub.toml");
+  hub->port_ = hsync::testing::PickFreePort();
+  hub->channel_ = MakeHubChannel(hub->target());
+  if (absl::Status launched = hub->Launch(); !launched.ok()) return launched;
+  return hub;
+}
+
+HubProcess::~HubProcess() { Kill(); }
+
+std::string HubProcess::target() const { return absl::StrCat("127.0.0.1:", port_); }
+
+absl::Status HubProcess::WriteConfig() {
+  const std::string key_file = absl::StrCat(dir_, "/parent_api_key");
+  {
+    std::ofstream key(key_file);
+    key << setup_.parent_api_key << "\n";
+  }
+  ::chmod(key_file.c_str(), 0600);
+  std::string text = absl::StrCat(
+      "log_level = \"", setup_.log_level, "\"\n", "listen = \"", target(), "\"\n",
+      "plaintext = true\n\n[parent]\nurl = \"", setup_.parent_url, "\"\napi_key_file = \"",
+      key_file, "\"\ntimeout = \"", setup_.parent_timeout, "\"\nconnect_timeout = \"1s\"\n\n",
+      "[journal]\npath = \"", dir_, "/journal.db\"\n\n", "[apply]\ninterval = \"",
+      setup_.apply_interval, "\"\nmax_apply_delay = \"", setup_.max_apply_delay,
+      "\"\nurgent_margin_bytes = ", setup_.urgent_margin_bytes, "\n\n",
+      "[roster]\npoll_interval = \"", setup_.poll_interval, "\"\n\n[nodes]\n");
+  for (const auto& [node, token] : setup_.node_tokens) {
+    absl::StrAppend(&text, node, " = \"", TokenHash(token), "\"\n");
+  }
+  absl::StrAppend(&text, setup_.extra_toml);
+  std::ofstream out(config_path_);
+  out << text;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", config_path_));
+  return absl::OkStatus();
+}
+
+absl::Status HubProcess::Launch() {
+  if (absl::Status written = WriteConfig(); !written.ok()) return written;
+  absl::StatusOr<ChildProcess> process = ChildProcess::Spawn(
+      {hsync::testing::BuiltBinary("hiddify-sync-hub"), "--config", config_path_},
+      absl::StrCat(dir_, "/hub.log"));
+  if (!process.ok()) return process.status();
+  process_.emplace(*std::move(process));
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    if (!process_->Running()) {
+      return absl::InternalError(absl::StrCat("hub exited during start; log:\n", ReadLog()));
+    }
+    absl::StatusOr<int> health = HealthCheck(channel_, "", absl::Milliseconds(500));
+    if (health.ok() && *health == probes::HealthCheckResponse::SERVING) return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("hub not SERVING after 30 s; log:\n", ReadLog()));
+}
+
+absl::Status HubProcess::Restart() {
+  if (Running()) return absl::FailedPreconditionError("hub still running");
+  process_.reset();
+  return Launch();
+}
+
+void HubProcess::Kill() {
+  if (process_.has_value() && process_->Running()) (void)process_->Signal(SIGKILL, absl::Seconds(10));
+  process_.reset();
+}
+
+absl::StatusOr<int> HubProcess::Terminate(absl::Duration timeout) {
+  if (!process_.has_value()) return absl::FailedPreconditionError("hub not running");
+  absl::StatusOr<int> code = process_->Signal(SIGTERM, timeout);
+  if (code.ok()) process_.reset();
+  return code;
+}
+
+bool HubProcess::Running() { return process_.has_value() && process_->Running(); }
+
+std::string HubProcess::ReadLog() const {
+  std::ifstream in(absl::StrCat(dir_, "/hub.log"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::unique_ptr<hiddify_sync::v1::SyncHub::Stub> HubProcess::Stub() const {
+  return hiddify_sync::v1::SyncHub::NewStub(channel_);
+}
+
+absl::StatusOr<HubStatus> HubProcess::Status() const {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  HubStatus status;
+  grpc::Status rpc = Stub()->GetStatus(&context, hiddify_sync::v1::GetStatusRequest(), &status);
+  if (!rpc.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(rpc.error_code()), rpc.error_message());
+  }
+  return status;
+}
+
+bool HubProcess::WaitUntilApplied(absl::Duration timeout) {
+  return hsync::testing::WaitFor(
+      [&] {
+        absl::StatusOr<HubStatus> status = Status();
+        return status.ok() && status->pending_bytes() == 0 && status->pending_users() == 0;
+      },
+      timeout);
+}
+
+SimulatedChild::SimulatedChild(std::string node_id, std::string token,
+                               std::shared_ptr<grpc::Channel> channel)
+    : node_id_(std::move(node_id)),
+      token_(std::move(token)),
+      stub_(hiddify_sync::v1::SyncHub::NewStub(channel)) {
+  NewStream();
+}
+
+void SimulatedChild::NewStream() {
+  stream_id_ = absl::Uniform<uint64_t>(absl::IntervalClosed, rng_, 1, UINT64_MAX);
+  seq_ = 0;
+}
+
+UsageReport SimulatedChild::Next(const Deltas& deltas) {
+  UsageReport report;
+  report.set_node_id(node_id_);
+  report.set_stream_id(stream_id_);
+  report.set_seq(++seq_);
+  for (const auto& [uuid, bytes] : deltas) {
+    auto* usage = report.add_usages();
+    usage->set_uuid(uuid);
+    usage->set_bytes(bytes);
+  }
+  *report.mutable_collected_at() = ToProtoTimestamp(absl::Now());
+  return report;
+}
+
+grpc::Status SimulatedChild::Send(const UsageReport& report, ReportAck* ack, absl::Duration timeout) {
+  grpc::ClientContext context;
+  AddBearer(&context, token_);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return stub_->ReportUsage(&context, report, ack);
+}
+
+absl::StatusOr<uint64_t> SimulatedChild::SendUntilAcked(const UsageReport& report,
+                                                        absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  grpc::Status last;
+  while (absl::Now() < deadline) {
+    ReportAck ack;
+    last = Send(report, &ack);
+    if (last.ok()) return ack.acked_seq();
+    if (last.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        last.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::Status(static_cast<absl::StatusCode>(last.error_code()), last.error_message());
+}
+
+absl::StatusOr<uint64_t> SimulatedChild::Report(const Deltas& deltas) {
+  return SendUntilAcked(Next(deltas));
+}
+
+}  // namespace hsync::hub::testing

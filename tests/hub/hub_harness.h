@@ -1,0 +1,123 @@
+// Running the real hiddify-sync-hub binary in tests: a config file in a temp
+// dir, the process (restartable on the same port and journal, killable with
+// SIGKILL), a gRPC channel to it, and simulated children that report usage
+// with their node token the way a reporter does.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "hiddify_sync/v1/sync.grpc.pb.h"
+#include "tests/support/child_process.h"
+
+namespace hsync::hub::testing {
+
+struct HubSetup {
+  std::string parent_url = "http://127.0.0.1:1/proxy";  // nothing listens there
+  std::string parent_api_key = "00000000-0000-4000-8000-000000000000";
+  std::map<std::string, std::string> node_tokens;  // node id -> token (the hub gets hashes)
+  std::string apply_interval = "100ms";
+  std::string max_apply_delay = "0s";
+  uint64_t urgent_margin_bytes = 100u << 20;
+  std::string poll_interval = "30s";
+  std::string parent_timeout = "3s";
+  std::string log_level = "info";
+  std::string extra_toml;  // appended verbatim
+};
+
+// "node-<i>" -> "token-of-node-<i>-<random>" for i in [0, n).
+std::map<std::string, std::string> MakeNodeTokens(int n);
+
+class HubProcess {
+ public:
+  // Writes hub.toml into a fresh dir, starts the binary, waits until the
+  // health service answers SERVING.
+  static absl::StatusOr<std::unique_ptr<HubProcess>> Start(HubSetup setup);
+  ~HubProcess();
+
+  // Changes take effect at the next Restart().
+  HubSetup& setup() { return setup_; }
+  // Starts the binary again (same dir, journal and port) after Kill/Terminate.
+  absl::Status Restart();
+  // SIGKILL, reaped.
+  void Kill();
+  // SIGTERM; the exit code.
+  absl::StatusOr<int> Terminate(absl::Duration timeout = absl::Seconds(20));
+  bool Running();
+
+  std::string target() const;
+  const std::string& dir() const { return dir_; }
+  const std::string& config_path() const { return config_path_; }
+  std::string ReadLog() const;
+
+  // One channel for the test's lifetime (it reconnects across restarts).
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  std::unique_ptr<hiddify_sync::v1::SyncHub::Stub> Stub() const;
+  // GetStatus without a token (allowed from loopback).
+  absl::StatusOr<hiddify_sync::v1::HubStatus> Status() const;
+  // Waits until nothing is pending in the journal (and no open intent holds bytes).
+  bool WaitUntilApplied(absl::Duration timeout);
+
+ private:
+  HubProcess() = default;
+  absl::Status WriteConfig();
+  absl::Status Launch();
+
+  HubSetup setup_;
+  std::string dir_;
+  std::string config_path_;
+  int port_ = 0;
+  std::optional<hsync::testing::ChildProcess> process_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// Channel with room for big roster updates.
+std::shared_ptr<grpc::Channel> MakeHubChannel(const std::string& target);
+void AddBearer(grpc::ClientContext* context, const std::string& token);
+// Deterministic lower-case canonical uuid for test user `i` (of test `salt`).
+std::string TestUserUuid(int i, int salt = 0);
+
+// One child's reporter: one stream (random id), seq 1, 2, 3, ...; a report is
+// resent until the hub acknowledges it, as the real reporter does.
+class SimulatedChild {
+ public:
+  SimulatedChild(std::string node_id, std::string token, std::shared_ptr<grpc::Channel> channel);
+
+  using Deltas = std::vector<std::pair<std::string, uint64_t>>;  // uuid, bytes
+  // The next report of the stream (seq = last + 1), not sent.
+  hiddify_sync::v1::UsageReport Next(const Deltas& deltas);
+  // One attempt.
+  grpc::Status Send(const hiddify_sync::v1::UsageReport& report, hiddify_sync::v1::ReportAck* ack,
+                    absl::Duration timeout = absl::Seconds(10));
+  // Sends until acknowledged (UNAVAILABLE/DEADLINE_EXCEEDED are retried until
+  // `timeout`); returns the acked seq or the last error.
+  absl::StatusOr<uint64_t> SendUntilAcked(const hiddify_sync::v1::UsageReport& report,
+                                          absl::Duration timeout = absl::Seconds(60));
+  // Next() + SendUntilAcked().
+  absl::StatusOr<uint64_t> Report(const Deltas& deltas);
+  // A new stream id (the reporter's state was lost); seq restarts at 1.
+  void NewStream();
+
+  const std::string& node_id() const { return node_id_; }
+  uint64_t stream_id() const { return stream_id_; }
+
+ private:
+  std::string node_id_;
+  std::string token_;
+  std::unique_ptr<hiddify_sync::v1::SyncHub::Stub> stub_;
+  absl::BitGen rng_;
+  uint64_t stream_id_ = 0;
+  uint64_t seq_ = 0;
+};
+
+}  // namespace hsync::hub::testing
