@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "hub/journal_checkpointer.h"
 #include "hub/journal_group_commit.h"
 #include "hub/journal_schema.h"
 #include "hub/journal_sqlite.h"
@@ -141,8 +142,9 @@ struct Journal::Impl {
   SqliteDb read_db;
   std::optional<WriterStatements> w;
   std::mutex read_mu;  // guards read_db (reads are not on the writer thread)
+  std::unique_ptr<JournalCheckpointer> checkpointer;
   // Declared last: destroyed first, so the writer thread stops before the
-  // statements and connections it uses go away.
+  // statements, hook and connections it uses go away.
   std::unique_ptr<GroupCommitter> committer;
 
   Impl(JournalLock l, SqliteDb write, SqliteDb read)
@@ -260,6 +262,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) 
       std::make_unique<Impl>(std::move(lock), std::move(write_db), std::move(read_db));
   Impl& impl = *journal->impl_;
   ASSIGN_OR_RETURN(impl.w, WriterStatements::Prepare(impl.write_db));
+  ASSIGN_OR_RETURN(impl.checkpointer, JournalCheckpointer::Start(path, &impl.write_db));
   ASSIGN_OR_RETURN(impl.committer, GroupCommitter::Start(&impl.write_db));
   return journal;
 }
