@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/panelsim/conformance_support.h"
+#include "tests/support/test_mariadb.h"
 
 namespace hsync::testing {
 namespace {
@@ -146,6 +147,30 @@ TEST_F(PanelsimBackgroundTest, BackgroundResetTimerResetsDueUsers) {
                        u["uuid"].get<std::string>(), "'"));
   EXPECT_TRUE(WaitFor([&] { return CurrentUsage(u["uuid"]) == 0; }, absl::Seconds(5)));
   EXPECT_EQ(UserColumn(u["uuid"], "last_reset_time"), kConformanceToday);
+}
+
+TEST_F(PanelsimBackgroundTest, RestartKeepsPortAndData) {
+  StartPanelsim();
+  const json u = CreateUser({{"name", "restart"}});
+  const int port = panel().port();
+  ASSERT_TRUE(panel().Restart().ok());
+  EXPECT_EQ(panel().port(), port);
+  EXPECT_EQ(GetUser(u["uuid"])["name"], "restart");
+}
+
+TEST_F(PanelsimBackgroundTest, SurvivesADatabaseRestart) {
+  // Last in this binary: it restarts the shared MariaDB under panelsim.
+  const json u = CreateUser({{"name", "db-restart"}});
+  ASSERT_TRUE(SharedMariaDb().Stop(/*hard=*/false).ok());
+  const HttpResponse down = Api("GET", "admin/user/");
+  EXPECT_EQ(down.status, 500);
+  ASSERT_TRUE(SharedMariaDb().StartAgain().ok());
+  ReconnectDb();
+  // Every worker's old connection is dead; each reconnects on first use.
+  for (int i = 0; i < 40; ++i) {
+    const HttpResponse r = Api("GET", absl::StrCat("admin/user/", u["uuid"].get<std::string>(), "/"));
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
 }
 
 }  // namespace

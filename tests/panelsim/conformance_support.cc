@@ -25,6 +25,13 @@ void PanelsimConformanceTest::StartPanelsim(std::vector<std::string> extra_args)
   db_ = std::move(*conn);
 }
 
+void PanelsimConformanceTest::ReconnectDb() {
+  absl::StatusOr<std::unique_ptr<MariaDbConnection>> conn =
+      MariaDbConnection::Connect(SharedMariaDb().Options(runner_->options().database));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  db_ = std::move(*conn);
+}
+
 void PanelsimConformanceTest::StopPanelsim() {
   db_.reset();
   runner_.reset();

@@ -26,6 +26,8 @@ class PanelsimConformanceTest : public ::testing::Test {
   // Starts panelsim with --today kConformanceToday plus `extra_args`.
   static void StartPanelsim(std::vector<std::string> extra_args = {});
   static void StopPanelsim();
+  // Reconnects the tests' own database connection (after a MariaDB restart).
+  static void ReconnectDb();
 
   static PanelsimRunner& panel() { return *runner_; }
 
