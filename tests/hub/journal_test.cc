@@ -137,7 +137,7 @@ TEST_F(JournalTest, DuplicatesWithinOneGroupCommitBatchAreAppliedOnce) {
   // Keep the writer busy with a big report, so that the concurrent copies of
   // one report queue up and are committed in the same batch.
   std::vector<Delta> big;
-  for (int i = 0; i < 200'000; ++i) big.push_back({TestUuid(i + 1000), 1});
+  for (int i = 0; i < 100'000; ++i) big.push_back({TestUuid(i + 1000), 1});
   const auto big_report = MakeReport("big", 1, 1, big);
   const auto report = MakeReport("n", 9, 3, {{TestUuid(1), 1000}});
 
