@@ -69,7 +69,9 @@ struct ApplierHooks {
 // know -> orphaned (never retried). A parent error of one user (5xx, garbage,
 // 4xx) -> that user backs off exponentially, the others go on. A transport
 // failure (parent down) -> the cycle stops and all applies back off.
-// Hooks are called on the applier's thread.
+// Hooks are called on the thread running the cycle (the applier's thread, or
+// RunOneCycle's caller) with the cycle lock held: they must not call
+// RunOneCycle(). Stats() is safe from anywhere.
 class Applier {
  public:
   Applier(Journal* journal, std::unique_ptr<ParentClient> parent, ApplierHooks hooks,
