@@ -1,5 +1,8 @@
 // panelsim's fault injection and counters (tests/panelsim/README.md, control
 // API): every fault does what it says, per route, and expires.
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/panelsim/conformance_support.h"
@@ -82,6 +85,24 @@ TEST_F(PanelsimFaultsTest, TimeoutNeverAnswers) {
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
   EXPECT_EQ(Ping()->status, 200);  // expired; the server still serves others
+}
+
+TEST_F(PanelsimFaultsTest, ClearingFaultsReleasesHeldTimeouts) {
+  AddFault({{"route", "ping"}, {"timeout_rate", 1.0}});
+  std::atomic<bool> done{false};
+  absl::Time released;
+  std::thread held([&] {
+    const absl::StatusOr<HttpResponse> r = Ping(absl::Seconds(30));
+    EXPECT_FALSE(r.ok());  // dropped, never answered
+    released = absl::Now();
+    done = true;
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(done);
+  const absl::Time cleared = absl::Now();
+  Control("DELETE", "/_sim/faults");
+  held.join();
+  EXPECT_LT(released - cleared, absl::Seconds(2));
 }
 
 TEST_F(PanelsimFaultsTest, DropClosesTheConnectionWithoutAnswer) {

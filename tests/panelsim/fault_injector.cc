@@ -4,6 +4,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "tests/panelsim/shutdown_signal.h"
 
 namespace hsync::panelsim {
 
@@ -76,6 +78,21 @@ void FaultInjector::Add(FaultRule rule) {
 void FaultInjector::Clear() {
   absl::MutexLock lock(&mu_);
   rules_.clear();
+  ++clear_generation_;
+}
+
+void FaultInjector::HoldUnlessCleared(absl::Duration duration) {
+  int64_t generation = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    generation = clear_generation_;
+  }
+  const absl::Time deadline = absl::Now() + duration;
+  while (absl::Now() < deadline) {
+    if (!SleepUnlessStopping(std::min(absl::Milliseconds(50), deadline - absl::Now()))) return;
+    absl::MutexLock lock(&mu_);
+    if (clear_generation_ != generation) return;
+  }
 }
 
 size_t FaultInjector::RuleCount() const {

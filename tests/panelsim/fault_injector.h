@@ -10,6 +10,7 @@
 #include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
 namespace hsync::panelsim {
@@ -49,11 +50,16 @@ class FaultInjector {
   // latencies add up, the first action that fires wins, after-latencies add up.
   FaultDecision Decide(std::string_view route);
   size_t RuleCount() const;
+  // Holds a "timeout" answer for up to `duration`; returns early when the rules
+  // are cleared (DELETE /_sim/faults) or the process stops, so that held
+  // connections do not keep the server's workers busy after a test's fault phase.
+  void HoldUnlessCleared(absl::Duration duration);
 
  private:
   mutable absl::Mutex mu_;
   std::vector<FaultRule> rules_ ABSL_GUARDED_BY(mu_);
   absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
+  int64_t clear_generation_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace hsync::panelsim

@@ -99,7 +99,7 @@ SimResponse SimServer::HandlePanel(const SimRequest& request, int local_port, in
       return response;
     }
     case FaultAction::kTimeout:
-      SleepUnlessStopping(kTimeoutHold);
+      faults_.HoldUnlessCleared(kTimeoutHold);
       *dropped = DropConnection(local_port, remote_port);
       return SimResponse{};
     case FaultAction::kDrop:
