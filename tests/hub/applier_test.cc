@@ -446,6 +446,29 @@ TEST_F(ApplierTest, ThreadAppliesDueBytesAndStopFinishesCleanly) {
   EXPECT_EQ(patched_.back().current_usage_bytes(), 999'500u);
 }
 
+TEST_F(ApplierTest, StopFinishesThePatchInFlightIncludingItsJournalUpdate) {
+  const std::string a = NewUuid(), b = NewUuid();
+  panel_->CreateUser(a, kBytesPerGiB, 0, "2024-01-01");
+  panel_->CreateUser(b, kBytesPerGiB, 0, "2024-01-01");
+  options_.max_apply_delay = absl::ZeroDuration();
+  Accept("n", 1, {{a, 10}});
+  absl::SleepFor(absl::Milliseconds(5));
+  Accept("n", 2, {{b, 20}});
+  panel_->ResetCounters();
+  panel_->AddFault({{"route", "patch_user"}, {"after_latency_ms", 1000}, {"remaining", 1}});
+  Applier& applier = MakeApplier();
+  ASSERT_TRUE(applier.Start().ok());
+  ASSERT_TRUE(hsync::testing::WaitFor([&] { return panel_->Usage(a) == 10; }, absl::Seconds(10)));
+  const absl::Time stop_called = absl::Now();
+  applier.Stop();  // the answer is still held back by the panel
+  EXPECT_GT(absl::Now() - stop_called, absl::Milliseconds(300));
+  EXPECT_TRUE(journal_->OpenIntents()->empty());
+  EXPECT_EQ(Pending(a), 0u);
+  // The next user was not started.
+  EXPECT_EQ(panel_->Calls("PATCH patch_user"), 1);
+  EXPECT_EQ(Pending(b), 20u);
+}
+
 // Runs one apply cycle in a forked child (its own journal connection and
 // parent client) that the test SIGKILLs while its PATCH is held in the panel.
 class ApplierCrashTest : public ApplierTest {
