@@ -25,14 +25,14 @@ namespace hsync::hub::testing {
 struct HubSetup {
   std::string parent_url = "http://127.0.0.1:1/proxy";  // nothing listens there
   std::string parent_api_key = "00000000-0000-4000-8000-000000000000";
-  std::map<std::string, std::string> node_tokens;  // node id -> token (the hub gets hashes)
+  std::map<std::string, std::string> node_tokens = {};  // node id -> token (the hub gets hashes)
   std::string apply_interval = "100ms";
   std::string max_apply_delay = "0s";
   uint64_t urgent_margin_bytes = 100u << 20;
   std::string poll_interval = "30s";
   std::string parent_timeout = "3s";
   std::string log_level = "info";
-  std::string extra_toml;  // appended verbatim
+  std::string extra_toml = "";  // appended verbatim
 };
 
 // "node-<i>" -> "token-of-node-<i>-<random>" for i in [0, n).
