@@ -1,5 +1,6 @@
 #include "reporter/collector.h"
 
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -22,15 +23,16 @@ class WatermarkWriter {
   WatermarkWriter(MariaDbConnection& conn, std::string table, size_t batch)
       : conn_(conn), table_(std::move(table)), batch_(batch) {}
 
-  absl::Status Add(const std::string& uuid, uint64_t reported, const SqlCell& last_online,
-                   const SqlCell& last_reset) {
+  absl::Status Add(int64_t user_id, const std::string& uuid, uint64_t reported,
+                   const SqlCell& last_online, const SqlCell& last_reset) {
     if (values_.empty()) {
-      values_ = absl::StrCat("INSERT INTO ", table_,
-                             " (uuid, reported_bytes, last_online_reported, last_reset_seen) VALUES ");
+      values_ = absl::StrCat(
+          "INSERT INTO ", table_,
+          " (user_id, uuid, reported_bytes, last_online_reported, last_reset_seen) VALUES ");
     } else {
       values_ += ',';
     }
-    absl::StrAppend(&values_, "(", conn_.Quote(uuid), ",", reported, ",",
+    absl::StrAppend(&values_, "(", user_id, ",", conn_.Quote(uuid), ",", reported, ",",
                     last_online ? conn_.Quote(*last_online) : "NULL", ",",
                     last_reset ? conn_.Quote(*last_reset) : "NULL", ")");
     ++written_;
@@ -41,20 +43,24 @@ class WatermarkWriter {
   absl::Status Flush() {
     if (pending_ == 0) return absl::OkStatus();
     values_ +=
-        " ON DUPLICATE KEY UPDATE reported_bytes = VALUES(reported_bytes),"
+        " ON DUPLICATE KEY UPDATE uuid = VALUES(uuid), reported_bytes = VALUES(reported_bytes),"
         " last_online_reported = VALUES(last_online_reported),"
         " last_reset_seen = VALUES(last_reset_seen)";
+    const absl::Time started = absl::Now();
     absl::Status s = conn_.Execute(values_).status();
+    time_ += absl::Now() - started;
     values_.clear();
     pending_ = 0;
     return s;
   }
 
   uint64_t written() const { return written_; }
+  absl::Duration time() const { return time_; }
 
  private:
   MariaDbConnection& conn_;
   std::string table_;
+  absl::Duration time_;
   size_t batch_;
   std::string values_;
   size_t pending_ = 0;
@@ -124,17 +130,17 @@ class ReportWriter {
   uint64_t last_seq_ = 0;
 };
 
-// Column order of the batch query below.
-enum Col {
-  kUuid, kCurrent, kLastOnline, kLastReset, kHasMark, kReported, kOnlineReported, kResetSeen
-};
+// Column order of the two batch queries below.
+enum UserCol { kId, kUuid, kCurrent, kLastOnline, kLastReset };
+enum MarkCol { kMarkUserId, kMarkUuid, kMarkReported, kMarkOnline, kMarkResetSeen };
 
 // last_online worth reporting: a real time ("0001-01-01 00:00:00" = never),
 // not before 2000 and not more than a day ahead (the hub refuses those).
-bool Reportable(const SqlCell& last_online, absl::Time now) {
-  if (!last_online.has_value() || *last_online < "2000-01-01 00:00:00") return false;
-  auto civil = ParsePanelDateTime(*last_online);
-  return civil.ok() && absl::FromCivil(*civil, PanelTimeZone()) < now + absl::Hours(23);
+// Compared as text ("YYYY-MM-DD HH:MM:SS" sorts like time); `latest` is
+// now + 23 h in the panel's format.
+bool Reportable(const SqlCell& last_online, const std::string& latest) {
+  return last_online.has_value() && last_online->size() == 19 &&
+         *last_online >= "2000-01-01 00:00:00" && *last_online < latest;
 }
 
 }  // namespace
@@ -154,28 +160,46 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
   ReportWriter reports(conn, *store_, options_, meta.stream_id, meta.next_seq, now);
 
   const std::string user_table = absl::StrCat("`", options_.panel_database, "`.`user`");
-  const std::string select_head = absl::StrCat(
-      "SELECT u.uuid, u.current_usage, u.last_online, u.last_reset_time,"
-      " w.uuid IS NOT NULL, w.reported_bytes, w.last_online_reported, w.last_reset_seen"
-      " FROM ", user_table, " u LEFT JOIN ", store_->Table("watermark"),
-      " w ON w.uuid = u.uuid");
-  std::string after;  // last uuid of the previous batch
-  bool first_batch = true;
+  const std::string mark_table = store_->Table("watermark");
+  // Users and watermarks are read in batches along the users' primary key and
+  // merged here: two sequential range scans of clustered indexes, no per-row
+  // lookups. All batches read the transaction's one snapshot.
+  const std::string latest_online =
+      FormatPanelDateTime(absl::ToCivilSecond(now + absl::Hours(23), PanelTimeZone()));
+  int64_t after_id = std::numeric_limits<int64_t>::min();
+  std::vector<int64_t> orphans;  // watermarks of users that no longer exist
   while (true) {
-    std::string sql = select_head;
-    if (!first_batch) absl::StrAppend(&sql, " WHERE u.uuid > ", conn.Quote(after));
-    absl::StrAppend(&sql, " ORDER BY u.uuid LIMIT ", options_.read_batch);
-    auto batch = conn.Query(sql);
-    if (!batch.ok()) {
+    const absl::Time read_started = absl::Now();
+    auto users = conn.Query(absl::StrCat(
+        "SELECT id, uuid, current_usage, last_online, last_reset_time FROM ", user_table,
+        " WHERE id > ", after_id, " ORDER BY id LIMIT ", options_.read_batch));
+    if (!users.ok()) {
       return absl::Status(
-          batch.status().code(),
-          absl::StrCat("collect: reading ", user_table, ": ", batch.status().message(),
-                       batch.status().code() == absl::StatusCode::kNotFound
+          users.status().code(),
+          absl::StrCat("collect: reading ", user_table, ": ", users.status().message(),
+                       users.status().code() == absl::StatusCode::kNotFound
                            ? " (is mysql.database right, and the Hiddify panel installed?)"
                            : ""));
     }
-    first_batch = false;
-    for (const auto& row : batch->rows) {
+    const bool last_batch = users->rows.size() < options_.read_batch;
+    std::string mark_sql = absl::StrCat(
+        "SELECT user_id, uuid, reported_bytes, last_online_reported, last_reset_seen FROM ",
+        mark_table, " WHERE user_id > ", after_id);
+    if (!last_batch) absl::StrAppend(&mark_sql, " AND user_id <= ", CellI64(users->rows.back()[kId]));
+    absl::StrAppend(&mark_sql, " ORDER BY user_id");
+    ASSIGN_OR_RETURN(ResultSet mark_rows, conn.Query(mark_sql));
+    result.read_time += absl::Now() - read_started;
+
+    size_t m = 0;
+    for (const auto& row : users->rows) {
+      const int64_t id = CellI64(row[kId]);
+      while (m < mark_rows.rows.size() && CellI64(mark_rows.rows[m][kMarkUserId]) < id) {
+        orphans.push_back(CellI64(mark_rows.rows[m++][kMarkUserId]));
+      }
+      const std::vector<SqlCell>* mark = nullptr;
+      if (m < mark_rows.rows.size() && CellI64(mark_rows.rows[m][kMarkUserId]) == id) {
+        mark = &mark_rows.rows[m++];
+      }
       ++result.users_scanned;
       const std::string uuid = absl::AsciiStrToLower(CellStr(row[kUuid]));
       if (!IsCanonicalUuid(uuid)) {
@@ -183,16 +207,21 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
         ++result.users_skipped;
         continue;
       }
+      // A watermark of another uuid (the id was reused) does not count.
+      if (mark != nullptr && CellStr((*mark)[kMarkUuid]) != uuid) mark = nullptr;
       const uint64_t current = CellU64(row[kCurrent]);
-      const bool has_mark = CellU64(row[kHasMark]) != 0;
       if (meta.baseline_pending) {
-        RETURN_IF_ERROR(marks.Add(uuid, current, row[kLastOnline], row[kLastReset]));
+        RETURN_IF_ERROR(marks.Add(id, uuid, current, row[kLastOnline], row[kLastReset]));
         continue;
       }
-      const uint64_t reported = has_mark ? CellU64(row[kReported]) : 0;
+      const bool has_mark = mark != nullptr;
+      static const SqlCell kNull;
+      const SqlCell& online_reported = has_mark ? (*mark)[kMarkOnline] : kNull;
+      const SqlCell& reset_seen = has_mark ? (*mark)[kMarkResetSeen] : kNull;
+      const uint64_t reported = has_mark ? CellU64((*mark)[kMarkReported]) : 0;
       // The panel sets last_reset_time when it zeroes a user's usage; the roster
       // applier moves last_reset_seen along with its own writes of that column.
-      const bool reset_differs = has_mark && row[kLastReset] != row[kResetSeen];
+      const bool reset_differs = has_mark && row[kLastReset] != reset_seen;
       const bool reset_moved = reset_differs && row[kLastReset].has_value();
       const bool reset = has_mark && (current < reported || reset_moved);
       const uint64_t base = reset ? 0 : reported;
@@ -202,9 +231,8 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
         ++result.users_waiting;
         result.bytes_waiting += delta;
       }
-      const bool online_newer = Reportable(row[kLastOnline], now) &&
-                                (!row[kOnlineReported].has_value() ||
-                                 *row[kLastOnline] > *row[kOnlineReported]);
+      const bool online_newer = (!online_reported.has_value() || *row[kLastOnline] > *online_reported) &&
+                                Reportable(row[kLastOnline], latest_online);
       if (reset) ++result.resets_detected;
       if (send_bytes > 0 || online_newer) {
         RETURN_IF_ERROR(reports.Add(uuid, send_bytes, online_newer ? row[kLastOnline] : SqlCell()));
@@ -212,17 +240,27 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
         result.bytes_reported += send_bytes;
       }
       const uint64_t new_reported = base + send_bytes;
-      const SqlCell& new_online = online_newer ? row[kLastOnline] : row[kOnlineReported];
+      const SqlCell& new_online = online_newer ? row[kLastOnline] : online_reported;
       const bool mark_changed = !has_mark ? (new_reported > 0 || online_newer)
                                           : (new_reported != reported || online_newer || reset_differs);
       if (mark_changed) {
-        RETURN_IF_ERROR(marks.Add(uuid, new_reported, new_online, row[kLastReset]));
+        RETURN_IF_ERROR(marks.Add(id, uuid, new_reported, new_online, row[kLastReset]));
       }
     }
-    if (batch->rows.size() < options_.read_batch) break;
-    after = CellStr(batch->rows.back()[kUuid]);
+    for (; m < mark_rows.rows.size(); ++m) orphans.push_back(CellI64(mark_rows.rows[m][kMarkUserId]));
+    if (last_batch) break;
+    after_id = CellI64(users->rows.back()[kId]);
   }
   RETURN_IF_ERROR(marks.Flush());
+  for (size_t start = 0; start < orphans.size(); start += options_.upsert_batch) {
+    std::string ids;
+    for (size_t i = start; i < std::min(orphans.size(), start + options_.upsert_batch); ++i) {
+      absl::StrAppend(&ids, ids.empty() ? "" : ",", orphans[i]);
+    }
+    RETURN_IF_ERROR(conn.Execute(absl::StrCat("DELETE FROM ", mark_table, " WHERE user_id IN (", ids, ")"))
+                        .status());
+  }
+  result.watermarks_dropped = orphans.size();
   RETURN_IF_ERROR(reports.Flush());
   if (meta.baseline_pending) RETURN_IF_ERROR(store_->ClearBaselinePending(conn));
   if (reports.next_seq() != meta.next_seq) RETURN_IF_ERROR(store_->SetNextSeq(conn, reports.next_seq()));
@@ -231,6 +269,7 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
   result.first_seq = reports.first_seq();
   result.last_seq = reports.last_seq();
   result.watermarks_written = marks.written();
+  result.write_time = marks.time();
   if (result.users_skipped > 0) {
     LogWarning(absl::StrCat("collect: skipped ", result.users_skipped,
                             " users whose uuid is not a lower-case canonical uuid"));

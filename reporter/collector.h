@@ -10,7 +10,7 @@
 //   last reported one; if anything is to be reported, write outbox row(s) with
 //   the next seq(s), advance the watermarks, commit.
 // It never writes the panel's tables. Memory stays bounded: users are read in
-// key-ordered batches of one snapshot, and reports are capped in size.
+// primary-key-ordered batches of one snapshot, and reports are capped in size.
 //
 // Baseline: when the state is fresh and baseline_existing_usage is on, the
 // first cycle records every user's current usage as already reported, without
@@ -48,7 +48,10 @@ struct CollectResult {
   uint64_t bytes_waiting = 0;
   uint64_t resets_detected = 0;
   uint64_t watermarks_written = 0;
+  uint64_t watermarks_dropped = 0;  // of users deleted from the panel
   uint64_t users_skipped = 0;    // uuid not canonical: never reported
+  absl::Duration read_time;      // spent in the batch SELECTs
+  absl::Duration write_time;     // spent writing watermarks
 };
 
 class Collector {

@@ -178,10 +178,10 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
       if (reset_seen_stmt == nullptr) {
         ASSIGN_OR_RETURN(reset_seen_stmt,
                          conn.Prepare(absl::StrCat("UPDATE ", store_->Table("watermark"),
-                                                   " SET last_reset_seen = ? WHERE uuid = ?")));
+                                                   " SET last_reset_seen = ? WHERE user_id = ?")));
       }
       RETURN_IF_ERROR(
-          reset_seen_stmt->Execute({ToSqlValue(w.values[kLastResetColumn]), SqlValue(w.uuid)})
+          reset_seen_stmt->Execute({ToSqlValue(w.values[kLastResetColumn]), SqlValue(l.id)})
               .status());
     }
     ++result.updated;
@@ -237,10 +237,9 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
         options_.guard_fraction, " x ", local_count, ")); nobody was ", verb);
   } else if (!candidates.empty()) {
     for (size_t start = 0; start < candidates.size(); start += kInListChunk) {
-      std::string ids, uuids;
+      std::string ids;
       for (size_t i = start; i < std::min(candidates.size(), start + kInListChunk); ++i) {
         absl::StrAppend(&ids, ids.empty() ? "" : ",", candidates[i].second->id);
-        absl::StrAppend(&uuids, uuids.empty() ? "" : ",", conn.Quote(candidates[i].first));
       }
       if (options_.remove_policy == RemovePolicy::kDisable) {
         RETURN_IF_ERROR(conn.Execute(absl::StrCat("UPDATE ", user_table,
@@ -251,7 +250,7 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
             conn.Execute(absl::StrCat("DELETE FROM ", user_table, " WHERE id IN (", ids, ")"))
                 .status());
         RETURN_IF_ERROR(conn.Execute(absl::StrCat("DELETE FROM ", store_->Table("watermark"),
-                                                  " WHERE uuid IN (", uuids, ")"))
+                                                  " WHERE user_id IN (", ids, ")"))
                             .status());
       }
     }

@@ -62,10 +62,12 @@ absl::StatusOr<StreamState> StateStore::EnsureSchema(MariaDbConnection& conn) {
       "baseline_pending TINYINT(1) NOT NULL, "
       "created_at BIGINT NOT NULL"
       ") ENGINE=InnoDB")).status());
-  // Same charset/collation as hiddifypanel.user.uuid so the join uses the key.
+  // Keyed by the panel's user.id, so collect merges two primary-key scans;
+  // uuid guards against a reused id.
   RETURN_IF_ERROR(conn.Execute(absl::StrCat(
       "CREATE TABLE IF NOT EXISTS ", Table("watermark"), " ("
-      "uuid VARCHAR(36) NOT NULL PRIMARY KEY, "
+      "user_id INT NOT NULL PRIMARY KEY, "
+      "uuid VARCHAR(36) NOT NULL, "
       "reported_bytes BIGINT UNSIGNED NOT NULL, "
       "last_online_reported DATETIME NULL, "
       "last_reset_seen DATE NULL"

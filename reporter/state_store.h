@@ -2,7 +2,8 @@
 // (default `hiddify_sync`), created and migrated here:
 //   meta       one row: schema version, stream_id (random, created once with
 //              the state), next seq, last acknowledged seq, baseline flag;
-//   watermark  per user: bytes already reported (since the last reset seen),
+//   watermark  per user (keyed by the panel's user.id, with its uuid): bytes
+//              already reported (since the last reset seen),
 //              last_online already reported, last_reset_time seen;
 //   outbox     serialized UsageReports written but not yet acknowledged.
 // Every function works on the caller's connection and inside the caller's

@@ -30,7 +30,7 @@ absl::Status UsageResetter::SubtractAcknowledged(
   ASSIGN_OR_RETURN(auto lower_mark,
                    conn.Prepare(absl::StrCat("UPDATE ", store_->Table("watermark"),
                                              " SET reported_bytes = reported_bytes - ?"
-                                             " WHERE uuid = ?")));
+                                             " WHERE user_id = ?")));
   constexpr size_t kChunk = 500;
   auto it = bytes_by_uuid.begin();
   while (it != bytes_by_uuid.end()) {
@@ -42,9 +42,9 @@ absl::Status UsageResetter::SubtractAcknowledged(
     }
     // Locks the rows so the amounts we compute are the ones we change.
     ASSIGN_OR_RETURN(ResultSet rows,
-                     conn.Query(absl::StrCat("SELECT u.uuid, u.current_usage, w.reported_bytes FROM ",
+                     conn.Query(absl::StrCat("SELECT u.uuid, u.current_usage, w.reported_bytes, u.id FROM ",
                                              user_table, " u JOIN ", store_->Table("watermark"),
-                                             " w ON w.uuid = u.uuid WHERE u.uuid IN (", in_list,
+                                             " w ON w.user_id = u.id WHERE u.uuid IN (", in_list,
                                              ") FOR UPDATE")));
     for (const auto& row : rows.rows) {
       auto found = bytes_by_uuid.find(CellStr(row[0]));
@@ -53,7 +53,7 @@ absl::Status UsageResetter::SubtractAcknowledged(
       if (amount == 0) continue;
       const int64_t signed_amount = static_cast<int64_t>(amount);
       RETURN_IF_ERROR(lower_usage->Execute({SqlValue(signed_amount), SqlValue(found->first)}).status());
-      RETURN_IF_ERROR(lower_mark->Execute({SqlValue(signed_amount), SqlValue(found->first)}).status());
+      RETURN_IF_ERROR(lower_mark->Execute({SqlValue(signed_amount), SqlValue(CellI64(row[3]))}).status());
     }
     it = chunk_end;
   }

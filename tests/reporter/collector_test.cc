@@ -263,6 +263,25 @@ TEST_F(CollectorTest, LargeCollectsAreSplitIntoConsecutiveReports) {
   EXPECT_EQ(child_.OutboxBytes(), expected);
 }
 
+TEST_F(CollectorTest, WatermarksOfDeletedUsersAreDroppedAndReusedIdsStartFresh) {
+  const std::string a = RandomUuid(), b = RandomUuid();
+  child_.InsertUser(a, 5 * kMB);
+  child_.InsertUser(b, 9 * kMB);
+  Collect();
+  NewBytes();
+  const std::string b_id = *child_.Column(b, "id");
+  child_.Exec(absl::StrCat("DELETE FROM ", child_.UserTable(), " WHERE uuid = '", a, "'"));
+  // A restore gave b's id to a different user, c, with 2 MB.
+  const std::string c = RandomUuid();
+  child_.Exec(absl::StrCat("UPDATE ", child_.UserTable(), " SET uuid = '", c,
+                           "', current_usage = 2000000 WHERE id = ", b_id));
+  CollectResult r = Collect();
+  EXPECT_EQ(r.watermarks_dropped, 1u);
+  EXPECT_EQ(r.resets_detected, 0u);
+  EXPECT_THAT(NewBytes(), ElementsAre(Pair(c, 2 * kMB)));
+  EXPECT_EQ(child_.CountRows(absl::StrCat("`", child_.state_db(), "`.watermark")), 1u);
+}
+
 TEST_F(CollectorTest, NonCanonicalUuidIsSkippedNotSent) {
   child_.InsertUser("NOT-A-UUID", 9 * kMB);
   const std::string a = RandomUuid();
