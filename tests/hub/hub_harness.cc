@@ -214,4 +214,69 @@ absl::StatusOr<uint64_t> SimulatedChild::Report(const Deltas& deltas) {
   return SendUntilAcked(Next(deltas));
 }
 
+RosterFollower::RosterFollower(hiddify_sync::v1::SyncHub::Stub* stub, const std::string& node_id,
+                               const std::string& token, bool keep_users)
+    : keep_users_(keep_users) {
+  AddBearer(&context_, token);
+  request_.set_node_id(node_id);
+  stub->async()->WatchRoster(&context_, &request_, this);
+  StartRead(&update_);
+  StartCall();
+}
+
+RosterFollower::~RosterFollower() {
+  context_.TryCancel();
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(+[](State* state) { return state->done; }, &state_));
+}
+
+void RosterFollower::OnReadDone(bool ok) {
+  if (!ok) return;  // OnDone follows
+  {
+    absl::MutexLock lock(&mu_);
+    ++state_.updates;
+    if (update_.full()) {
+      ++state_.full_updates;
+      state_.by_uuid.clear();
+      uuids_.clear();
+    } else if (update_.version() != state_.version + 1) {
+      ++state_.gaps;
+    }
+    state_.version = update_.version();
+    for (hiddify_sync::v1::User& user : *update_.mutable_upserts()) {
+      if (keep_users_) {
+        std::string uuid = user.uuid();
+        state_.by_uuid[uuid] = std::move(user);
+      } else {
+        uuids_.insert(user.uuid());
+      }
+    }
+    for (const std::string& uuid : update_.removed_uuids()) {
+      state_.by_uuid.erase(uuid);
+      uuids_.erase(uuid);
+    }
+    state_.users = keep_users_ ? state_.by_uuid.size() : uuids_.size();
+  }
+  update_.Clear();
+  StartRead(&update_);
+}
+
+void RosterFollower::OnDone(const grpc::Status& status) {
+  absl::MutexLock lock(&mu_);
+  state_.done = true;
+  state_.status = status;
+}
+
+RosterFollower::State RosterFollower::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return state_;
+}
+
+bool RosterFollower::WaitUntil(const std::function<bool(const State&)>& predicate,
+                               absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return predicate(state_); };
+  return mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+}
+
 }  // namespace hsync::hub::testing

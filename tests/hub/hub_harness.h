@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,7 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.grpc.pb.h"
@@ -118,6 +121,46 @@ class SimulatedChild {
   absl::BitGen rng_;
   uint64_t stream_id_ = 0;
   uint64_t seq_ = 0;
+};
+
+// A reporter's WatchRoster stream on gRPC's client callback API (no thread of
+// its own): applies every update to its copy of the roster and checks that
+// deltas come in version order without gaps.
+class RosterFollower : public grpc::ClientReadReactor<hiddify_sync::v1::RosterUpdate> {
+ public:
+  struct State {
+    uint64_t version = 0;
+    int updates = 0;
+    int full_updates = 0;
+    int gaps = 0;                  // deltas whose version was not last + 1
+    size_t users = 0;              // size of the follower's roster
+    std::map<std::string, hiddify_sync::v1::User> by_uuid;  // empty unless keep_users
+    bool done = false;
+    grpc::Status status;
+  };
+
+  // Opens the stream. `keep_users` = false keeps only counts (benchmarks).
+  RosterFollower(hiddify_sync::v1::SyncHub::Stub* stub, const std::string& node_id,
+                 const std::string& token, bool keep_users = true);
+  // Cancels the stream and waits until it is done.
+  ~RosterFollower() override;
+
+  State Snapshot() const;
+  // Waits until `predicate(state)` holds; false on timeout.
+  bool WaitUntil(const std::function<bool(const State&)>& predicate, absl::Duration timeout) const;
+  void Cancel() { context_.TryCancel(); }
+
+  void OnReadDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+ private:
+  const bool keep_users_;
+  grpc::ClientContext context_;
+  hiddify_sync::v1::WatchRosterRequest request_;
+  hiddify_sync::v1::RosterUpdate update_;
+  mutable absl::Mutex mu_;
+  State state_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> uuids_ ABSL_GUARDED_BY(mu_);  // when !keep_users
 };
 
 }  // namespace hsync::hub::testing

@@ -1,0 +1,246 @@
+// The roster, end to end: the real hub binary reading panelsim's user list
+// and streaming it to WatchRoster clients — full first, then deltas in
+// version order; nothing before the first good read; a failed or garbage
+// read empties nothing; a user blocked by applied bytes is pushed at once;
+// hundreds of streams on a handful of connections.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/units.h"
+#include "tests/hub/hub_harness.h"
+#include "tests/hub/parent_client_test_panel.h"
+
+namespace hsync::hub::testing {
+namespace {
+
+using hiddify_sync::v1::GetRosterRequest;
+using hiddify_sync::v1::HubStatus;
+using hiddify_sync::v1::RosterSnapshot;
+using State = RosterFollower::State;
+
+class HubRosterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    panel_ = TestPanel::Start();
+    ASSERT_NE(panel_, nullptr);
+  }
+
+  std::unique_ptr<HubProcess> StartHub(HubSetup setup) {
+    setup.parent_url = panel_->runner().base_url();
+    setup.parent_api_key = panel_->runner().api_key();
+    setup.node_tokens = MakeNodeTokens(2);
+    auto hub = HubProcess::Start(setup);
+    EXPECT_TRUE(hub.ok()) << hub.status();
+    return hub.ok() ? *std::move(hub) : nullptr;
+  }
+
+  std::unique_ptr<RosterFollower> Follow(HubProcess& hub, int node = 0) {
+    if (stub_ == nullptr) stub_ = hub.Stub();
+    const std::string id = absl::StrCat("node-", node);
+    return std::make_unique<RosterFollower>(stub_.get(), id, hub.setup().node_tokens.at(id));
+  }
+
+  void Patch(const std::string& uuid, const std::string& body) {
+    auto answer = panel_->runner().Api("PATCH", absl::StrCat("admin/user/", uuid, "/"), body);
+    ASSERT_TRUE(answer.ok()) << answer.status();
+    ASSERT_EQ(answer->status, 200) << answer->body;
+  }
+
+  RosterSnapshot GetRoster(HubProcess& hub) {
+    grpc::ClientContext context;
+    RosterSnapshot snapshot;
+    grpc::Status status = hub.Stub()->GetRoster(&context, GetRosterRequest(), &snapshot);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return snapshot;
+  }
+
+  std::unique_ptr<TestPanel> panel_;
+  std::unique_ptr<hiddify_sync::v1::SyncHub::Stub> stub_;
+};
+
+TEST_F(HubRosterTest, ANewStreamGetsTheFullRosterThenEveryChangeInOrder) {
+  for (int i = 0; i < 5; ++i) panel_->CreateUser(TestUserUuid(i, 0x70), 10 * kBytesPerGiB);
+  auto hub = StartHub(HubSetup{.poll_interval = "1s"});
+  ASSERT_NE(hub, nullptr);
+  auto follower = Follow(*hub);
+  ASSERT_TRUE(follower->WaitUntil([](const State& s) { return s.updates >= 1; }, absl::Seconds(10)));
+  State first = follower->Snapshot();
+  EXPECT_EQ(first.full_updates, 1);
+  // The panel's own "default"-style users may exist; ours are all there.
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(first.by_uuid.contains(TestUserUuid(i, 0x70)));
+  EXPECT_EQ(first.by_uuid.at(TestUserUuid(0, 0x70)).usage_limit_bytes(), 10 * kBytesPerGiB);
+
+  panel_->CreateUser(TestUserUuid(5, 0x70), kBytesPerGiB);
+  Patch(TestUserUuid(1, 0x70), R"({"enable": false})");
+  panel_->DeleteUser(TestUserUuid(2, 0x70));
+  ASSERT_TRUE(follower->WaitUntil(
+      [](const State& s) {
+        return s.by_uuid.contains(TestUserUuid(5, 0x70)) && !s.by_uuid.contains(TestUserUuid(2, 0x70)) &&
+               !s.by_uuid.at(TestUserUuid(1, 0x70)).enable();
+      },
+      absl::Seconds(10)));
+  State later = follower->Snapshot();
+  EXPECT_EQ(later.full_updates, 1);  // only deltas after the first message
+  EXPECT_EQ(later.gaps, 0);
+  EXPECT_GT(later.version, first.version);
+  // The stream's copy equals what GetRoster answers.
+  RosterSnapshot snapshot = GetRoster(*hub);
+  EXPECT_EQ(snapshot.version(), later.version);
+  ASSERT_EQ(static_cast<size_t>(snapshot.users_size()), later.by_uuid.size());
+  for (const auto& user : snapshot.users()) {
+    EXPECT_EQ(user.SerializeAsString(), later.by_uuid.at(user.uuid()).SerializeAsString());
+  }
+  absl::StatusOr<HubStatus> status = hub->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->roster_watchers(), 1u);
+  EXPECT_EQ(status->roster_version(), later.version);
+  EXPECT_EQ(status->roster_size(), later.by_uuid.size());
+  EXPECT_TRUE(status->has_roster_fetched_at());
+  for (const auto& node : status->nodes()) {
+    if (node.node_id() == "node-0") {
+      EXPECT_TRUE(node.roster_stream_open());
+      EXPECT_EQ(node.roster_version_sent(), later.version);
+    }
+  }
+}
+
+TEST_F(HubRosterTest, StreamsWaitForTheFirstSuccessfulRead) {
+  panel_->CreateUser(TestUserUuid(0, 0x71), kBytesPerGiB);
+  panel_->AddFault({{"route", "list_users"}, {"error_rate", 1.0}});
+  auto hub = StartHub(HubSetup{.poll_interval = "1s"});
+  ASSERT_NE(hub, nullptr);
+  auto follower = Follow(*hub);
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_EQ(follower->Snapshot().updates, 0);  // no empty "full" roster from a failed read
+  absl::StatusOr<HubStatus> status = hub->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_THAT(status->last_parent_error(), ::testing::HasSubstr("list users"));
+  EXPECT_EQ(status->roster_version(), 0u);
+  panel_->ClearFaults();
+  ASSERT_TRUE(follower->WaitUntil([](const State& s) { return s.updates >= 1; }, absl::Seconds(10)));
+  State state = follower->Snapshot();
+  EXPECT_EQ(state.full_updates, 1);
+  EXPECT_TRUE(state.by_uuid.contains(TestUserUuid(0, 0x71)));
+}
+
+TEST_F(HubRosterTest, FailedOrGarbageReadsNeverEmptyTheRoster) {
+  for (int i = 0; i < 4; ++i) panel_->CreateUser(TestUserUuid(i, 0x72), kBytesPerGiB);
+  auto hub = StartHub(HubSetup{.poll_interval = "1s", .parent_timeout = "1s"});
+  ASSERT_NE(hub, nullptr);
+  auto follower = Follow(*hub);
+  ASSERT_TRUE(follower->WaitUntil([](const State& s) { return s.updates >= 1; }, absl::Seconds(10)));
+  const State before = follower->Snapshot();
+  for (const nlohmann::json& fault :
+       {nlohmann::json{{"route", "list_users"}, {"garbage_rate", 1.0}},
+        nlohmann::json{{"route", "list_users"}, {"error_rate", 1.0}, {"error_status", 502}},
+        nlohmann::json{{"route", "list_users"}, {"drop_rate", 1.0}},
+        nlohmann::json{{"route", "list_users"}, {"timeout_rate", 1.0}}}) {
+    SCOPED_TRACE(fault.dump());
+    panel_->AddFault(fault);
+    absl::StatusOr<HubStatus> status = hub->Status();
+    ASSERT_TRUE(status.ok());
+    const std::string previous_error = status->last_parent_error();
+    ASSERT_TRUE(hsync::testing::WaitFor(
+        [&] {
+          absl::StatusOr<HubStatus> now = hub->Status();
+          return now.ok() && now->has_last_parent_error_at() &&
+                 now->last_parent_error() != previous_error;
+        },
+        absl::Seconds(10)));
+    panel_->ClearFaults();
+    RosterSnapshot snapshot = GetRoster(*hub);
+    EXPECT_EQ(snapshot.version(), before.version);
+    EXPECT_EQ(static_cast<size_t>(snapshot.users_size()), before.users);
+  }
+  const State after = follower->Snapshot();
+  EXPECT_EQ(after.updates, before.updates);  // nothing was published
+  EXPECT_EQ(after.users, before.users);
+}
+
+TEST_F(HubRosterTest, AUserBlockedByAppliedBytesIsPushedWithoutWaitingForThePoll) {
+  const std::string uuid = TestUserUuid(0, 0x73);
+  panel_->CreateUser(uuid, kBytesPerGiB);  // 1 GiB quota, nothing used
+  panel_->CreateUser(TestUserUuid(1, 0x73), kBytesPerGiB);
+  // The list is read once at start; the next read is an hour away. Nothing is
+  // due for a minute unless it is urgent.
+  auto hub = StartHub(HubSetup{.max_apply_delay = "60s", .poll_interval = "1h"});
+  ASSERT_NE(hub, nullptr);
+  auto follower = Follow(*hub);
+  ASSERT_TRUE(follower->WaitUntil([&](const State& s) { return s.by_uuid.contains(uuid); },
+                                  absl::Seconds(10)));
+  ASSERT_TRUE(follower->Snapshot().by_uuid.at(uuid).is_active());
+
+  SimulatedChild child("node-1", hub->setup().node_tokens.at("node-1"), hub->channel());
+  const absl::Time sent = absl::Now();
+  ASSERT_TRUE(child.Report({{uuid, kBytesPerGiB + 1}}).ok());
+  ASSERT_TRUE(follower->WaitUntil(
+      [&](const State& s) { return !s.by_uuid.at(uuid).is_active(); }, absl::Seconds(10)));
+  const absl::Duration latency = absl::Now() - sent;
+  EXPECT_LT(latency, absl::Seconds(5));
+  const State state = follower->Snapshot();
+  EXPECT_EQ(state.by_uuid.at(uuid).current_usage_bytes(), kBytesPerGiB + 1);
+  EXPECT_EQ(state.full_updates, 1);
+  EXPECT_EQ(state.gaps, 0);
+  EXPECT_EQ(panel_->Usage(uuid), kBytesPerGiB + 1);
+  std::printf("over-quota user pushed to the stream %s after the report\n",
+              absl::FormatDuration(latency).c_str());
+}
+
+TEST_F(HubRosterTest, HundredsOfStreamsEachGetTheRosterAndEveryChange) {
+  for (int i = 0; i < 20; ++i) panel_->CreateUser(TestUserUuid(i, 0x74), kBytesPerGiB);
+  auto hub = StartHub(HubSetup{.poll_interval = "1s"});
+  ASSERT_NE(hub, nullptr);
+  // 300 streams over 6 connections, as if from 300 reporters.
+  std::vector<std::unique_ptr<hiddify_sync::v1::SyncHub::Stub>> stubs;
+  for (int c = 0; c < 6; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt("hsync.test.channel", c);  // distinct channels, distinct connections
+    args.SetMaxReceiveMessageSize(-1);
+    stubs.push_back(hiddify_sync::v1::SyncHub::NewStub(
+        grpc::CreateCustomChannel(hub->target(), grpc::InsecureChannelCredentials(), args)));
+  }
+  std::vector<std::unique_ptr<RosterFollower>> followers;
+  for (int i = 0; i < 300; ++i) {
+    followers.push_back(std::make_unique<RosterFollower>(stubs[i % stubs.size()].get(), "node-0",
+                                                         hub->setup().node_tokens.at("node-0")));
+  }
+  for (auto& follower : followers) {
+    ASSERT_TRUE(follower->WaitUntil([](const State& s) { return s.users >= 20; }, absl::Seconds(20)));
+  }
+  absl::StatusOr<HubStatus> status = hub->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->roster_watchers(), 300u);
+  panel_->CreateUser(TestUserUuid(20, 0x74), kBytesPerGiB);
+  for (auto& follower : followers) {
+    ASSERT_TRUE(follower->WaitUntil(
+        [](const State& s) { return s.by_uuid.contains(TestUserUuid(20, 0x74)); }, absl::Seconds(20)));
+    EXPECT_EQ(follower->Snapshot().gaps, 0);
+  }
+  followers.clear();  // cancels every stream
+  ASSERT_TRUE(hsync::testing::WaitFor(
+      [&] {
+        absl::StatusOr<HubStatus> now = hub->Status();
+        return now.ok() && now->roster_watchers() == 0;
+      },
+      absl::Seconds(10)));
+}
+
+TEST_F(HubRosterTest, ShutdownEndsStreamsWithUnavailableAndExitsCleanly) {
+  panel_->CreateUser(TestUserUuid(0, 0x75), kBytesPerGiB);
+  auto hub = StartHub(HubSetup{});
+  ASSERT_NE(hub, nullptr);
+  auto follower = Follow(*hub);
+  ASSERT_TRUE(follower->WaitUntil([](const State& s) { return s.updates >= 1; }, absl::Seconds(10)));
+  const absl::Time start = absl::Now();
+  absl::StatusOr<int> code = hub->Terminate();
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  ASSERT_TRUE(follower->WaitUntil([](const State& s) { return s.done; }, absl::Seconds(5)));
+  EXPECT_EQ(follower->Snapshot().status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(hub->ReadLog(), ::testing::HasSubstr("stopped cleanly"));
+}
+
+}  // namespace
+}  // namespace hsync::hub::testing
