@@ -78,6 +78,7 @@ start mariadbd mariadbd --no-defaults --datadir="$DEMO_DIR/mysql" --socket="$SOC
   --user=root --pid-file="$DEMO_DIR/mysqld.pid" --innodb-buffer-pool-size=128M --skip-log-bin
 for _ in $(seq 1 300); do sql "SELECT 1" >/dev/null 2>&1 && break; sleep 0.1; done
 sql "SELECT 1" >/dev/null || die "MariaDB did not start; see $DEMO_DIR/mariadbd.log"
+for db in parent $(seq -f 'child%g' 1 $CHILDREN); do sql "CREATE DATABASE $db"; done
 
 # --- the parent panel -----------------------------------------------------------------
 say "Starting the parent panel (panelsim) with $DEMO_USERS demo users"
@@ -146,7 +147,6 @@ state_database = "sync_child$i"
 interval = "5s"
 min_report_bytes = 1
 [apply]
-command = ""
 url = "${CHILD_URL[$i]}/_sim/apply_users"
 debounce = "500ms"
 [status]
