@@ -4,11 +4,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
@@ -136,6 +139,13 @@ class JournalLock {
 
 }  // namespace
 
+// One user's delta of an accepted report, kept until the batch commits.
+struct BatchDelta {
+  std::string_view uuid;
+  uint64_t bytes = 0;
+  std::optional<int64_t> last_online;
+};
+
 struct Journal::Impl {
   JournalLock lock;  // first member: released last
   SqliteDb write_db;
@@ -143,6 +153,7 @@ struct Journal::Impl {
   std::optional<WriterStatements> w;
   std::mutex read_mu;  // guards read_db (reads are not on the writer thread)
   std::unique_ptr<JournalCheckpointer> checkpointer;
+  std::vector<BatchDelta> batch_deltas;  // writer thread only
   // Declared last: destroyed first, so the writer thread stops before the
   // statements, hook and connections it uses go away.
   std::unique_ptr<GroupCommitter> committer;
@@ -217,17 +228,6 @@ struct Journal::Impl {
       return AcceptResult{last_seq, true};
     }
 
-    SqliteStatement& up = w->upsert_pending;
-    for (int i = 0; i < report.usages_size(); ++i) {
-      const auto& usage = report.usages(i);
-      if (usage.bytes() == 0) continue;  // only users with traffic get a pending row
-      up.BindText(1, usage.uuid());
-      up.BindInt64(2, ToSqlInt(usage.bytes()));
-      up.BindOptionalInt64(3, online[i]);
-      up.BindInt64(4, now_us);
-      RETURN_IF_ERROR(up.Run());
-    }
-
     SqliteStatement& st = w->upsert_stream;
     st.BindText(1, report.node_id());
     st.BindInt64(2, stream_id);
@@ -244,7 +244,42 @@ struct Journal::Impl {
     rep.BindBlob(5, payload);
     RETURN_IF_ERROR(rep.Run());
     RETURN_IF_ERROR(AddCounter(kReportsKept, 1));
+
+    // Last, so that only a report whose other writes succeeded contributes.
+    // The uuids point into `report`, whose caller waits until the batch is over.
+    for (int i = 0; i < report.usages_size(); ++i) {
+      const auto& usage = report.usages(i);
+      if (usage.bytes() == 0) continue;  // only users with traffic get a pending row
+      batch_deltas.push_back({usage.uuid(), usage.bytes(), online[i]});
+    }
     return AcceptResult{report.seq(), false};
+  }
+
+  // Before COMMIT: adds the batch's deltas to the pending totals, one upsert
+  // per distinct user, in key order (few B-tree descents, no repeats).
+  // Addition commutes with the intent/orphan subtractions of the same batch.
+  absl::Status FlushBatchDeltas(absl::Time now) {
+    if (batch_deltas.empty()) return absl::OkStatus();
+    std::sort(batch_deltas.begin(), batch_deltas.end(),
+              [](const BatchDelta& a, const BatchDelta& b) { return a.uuid < b.uuid; });
+    const int64_t now_us = absl::ToUnixMicros(now);
+    SqliteStatement& up = w->upsert_pending;
+    for (size_t i = 0; i < batch_deltas.size();) {
+      BatchDelta sum = batch_deltas[i];
+      for (++i; i < batch_deltas.size() && batch_deltas[i].uuid == sum.uuid; ++i) {
+        sum.bytes += batch_deltas[i].bytes;
+        const auto& online = batch_deltas[i].last_online;
+        if (online.has_value() && (!sum.last_online.has_value() || *online > *sum.last_online)) {
+          sum.last_online = online;
+        }
+      }
+      up.BindText(1, sum.uuid);
+      up.BindInt64(2, ToSqlInt(sum.bytes));
+      up.BindOptionalInt64(3, sum.last_online);
+      up.BindInt64(4, now_us);
+      RETURN_IF_ERROR(up.Run());
+    }
+    return absl::OkStatus();
   }
 };
 
@@ -263,7 +298,10 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) 
   Impl& impl = *journal->impl_;
   ASSIGN_OR_RETURN(impl.w, WriterStatements::Prepare(impl.write_db));
   ASSIGN_OR_RETURN(impl.checkpointer, JournalCheckpointer::Start(path, &impl.write_db));
-  ASSIGN_OR_RETURN(impl.committer, GroupCommitter::Start(&impl.write_db));
+  GroupCommitter::BatchHooks hooks;
+  hooks.before_commit = [&impl](absl::Time now) { return impl.FlushBatchDeltas(now); };
+  hooks.batch_ended = [&impl] { impl.batch_deltas.clear(); };
+  ASSIGN_OR_RETURN(impl.committer, GroupCommitter::Start(&impl.write_db, std::move(hooks)));
   return journal;
 }
 

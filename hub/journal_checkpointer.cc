@@ -1,5 +1,7 @@
 #include "hub/journal_checkpointer.h"
 
+#include <pthread.h>
+
 #include <chrono>
 
 #include "common/status_macros.h"
@@ -21,7 +23,10 @@ absl::StatusOr<std::unique_ptr<JournalCheckpointer>> JournalCheckpointer::Start(
   RETURN_IF_ERROR(ConfigureJournalConnection(db));
   std::unique_ptr<JournalCheckpointer> c(new JournalCheckpointer(std::move(db), writer));
   sqlite3_wal_hook(writer->raw(), &JournalCheckpointer::WalHook, c.get());
-  c->thread_ = std::thread([p = c.get()] { p->Loop(); });
+  c->thread_ = std::thread([p = c.get()] {
+    pthread_setname_np(pthread_self(), "journal-ckpt");
+    p->Loop();
+  });
   return c;
 }
 

@@ -1,15 +1,21 @@
 #include "hub/journal_group_commit.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 #include "common/status_macros.h"
 
 namespace hsync::hub {
 
-absl::StatusOr<std::unique_ptr<GroupCommitter>> GroupCommitter::Start(SqliteDb* db) {
-  std::unique_ptr<GroupCommitter> committer(new GroupCommitter(db));
+absl::StatusOr<std::unique_ptr<GroupCommitter>> GroupCommitter::Start(SqliteDb* db,
+                                                                     BatchHooks hooks) {
+  std::unique_ptr<GroupCommitter> committer(new GroupCommitter(db, std::move(hooks)));
   RETURN_IF_ERROR(committer->PrepareStatements());
-  committer->writer_ = std::thread([c = committer.get()] { c->WriterLoop(); });
+  committer->writer_ = std::thread([c = committer.get()] {
+    pthread_setname_np(pthread_self(), "journal-writer");  // visible in top -H
+    c->WriterLoop();
+  });
   return committer;
 }
 
@@ -58,6 +64,7 @@ void GroupCommitter::WriterLoop() {
       batch.swap(queue_);
     }
     CommitBatch(batch);
+    if (hooks_.batch_ended) hooks_.batch_ended();
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (Waiter* w : batch) w->done = true;
@@ -101,7 +108,9 @@ void GroupCommitter::CommitBatch(const std::vector<Waiter*>& batch) {
       return;
     }
   }
-  absl::Status commit = any_ok ? commit_->Run() : rollback_->Run();
+  absl::Status commit = absl::OkStatus();
+  if (any_ok && hooks_.before_commit) commit = hooks_.before_commit(batch_time);
+  if (commit.ok()) commit = any_ok ? commit_->Run() : rollback_->Run();
   if (!commit.ok()) {
     if (!sqlite3_get_autocommit(db_->raw())) (void)rollback_->Run();
     for (Waiter* w : batch) {

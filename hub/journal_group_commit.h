@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -27,8 +28,18 @@ class GroupCommitter {
   // Runs inside the batch transaction; `batch_time` is one clock reading per batch.
   using Operation = std::function<absl::Status(absl::Time batch_time)>;
 
+  // Optional work at batch level, on the writer thread. before_commit runs
+  // after the batch's operations, inside the transaction (e.g. flushing what
+  // the operations accumulated); if it fails, the whole batch fails.
+  // batch_ended runs after every batch, committed or not.
+  struct BatchHooks {
+    std::function<absl::Status(absl::Time batch_time)> before_commit;
+    std::function<void()> batch_ended;
+  };
+
   // `db` is used only by the writer thread from now on and must outlive this object.
-  static absl::StatusOr<std::unique_ptr<GroupCommitter>> Start(SqliteDb* db);
+  static absl::StatusOr<std::unique_ptr<GroupCommitter>> Start(SqliteDb* db,
+                                                               BatchHooks hooks = {});
   // Finishes everything queued, then stops the writer thread.
   ~GroupCommitter();
 
@@ -50,7 +61,7 @@ class GroupCommitter {
     bool done = false;
   };
 
-  explicit GroupCommitter(SqliteDb* db) : db_(db) {}
+  GroupCommitter(SqliteDb* db, BatchHooks hooks) : db_(db), hooks_(std::move(hooks)) {}
   absl::Status PrepareStatements();
   void WriterLoop();
   // Runs the batch in one transaction and fills each waiter's status.
@@ -58,6 +69,7 @@ class GroupCommitter {
   absl::Status RunUnderSavepoint(const Operation& op, absl::Time batch_time);
 
   SqliteDb* db_;
+  BatchHooks hooks_;
   std::optional<SqliteStatement> begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
 
   mutable std::mutex mu_;
