@@ -160,6 +160,25 @@ TEST_F(JournalTest, DuplicatesWithinOneGroupCommitBatchAreAppliedOnce) {
   EXPECT_EQ(PendingMap()[TestUuid(1)], 1000u);
 }
 
+TEST_F(JournalTest, CompletionAndNewBytesOfOneUserInOneBatchBothCount) {
+  const std::string a = TestUuid(1);
+  MustAccept(MakeReport("n", 1, 1, {{a, 100}}));
+  ASSERT_TRUE(journal_->RecordIntent({a, 0, 100, 100, absl::Now()}).ok());
+  std::vector<Delta> big;
+  for (int i = 0; i < 50'000; ++i) big.push_back({TestUuid(i + 1000), 1});
+  const auto big_report = MakeReport("big", 1, 1, big);
+  std::thread busy([&] { MustAccept(big_report); });
+  absl::SleepFor(absl::Milliseconds(20));
+  std::vector<std::thread> threads;
+  for (uint64_t seq = 2; seq <= 6; ++seq) {
+    threads.emplace_back([&, seq] { MustAccept(MakeReport("n", 1, seq, {{a, 7}})); });
+  }
+  threads.emplace_back([&] { EXPECT_TRUE(journal_->CompleteIntent(a, 100).ok()); });
+  for (auto& t : threads) t.join();
+  busy.join();
+  EXPECT_EQ(PendingMap()[a], 35u);
+}
+
 TEST_F(JournalTest, PendingSumsAcrossNodesKeepLatestLastOnlineAndOldestArrival) {
   const std::string a = TestUuid(1);
   const absl::Time t1 = absl::FromUnixSeconds(1'700'000'000);
