@@ -35,7 +35,7 @@ std::shared_ptr<grpc::Channel> MakeHubChannel(const std::string& target) {
   args.SetMaxSendMessageSize(-1);
   // Reconnect quickly after a hub restart.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);  // also the connect timeout
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
@@ -91,6 +91,7 @@ absl::Status HubProcess::WriteConfig() {
 
 absl::Status HubProcess::Launch() {
   if (absl::Status written = WriteConfig(); !written.ok()) return written;
+  const size_t log_offset = ReadLog().size();
   absl::StatusOr<ChildProcess> process = ChildProcess::Spawn(
       {hsync::testing::BuiltBinary("hiddify-sync-hub"), "--config", config_path_},
       absl::StrCat(dir_, "/hub.log"));
@@ -100,6 +101,12 @@ absl::Status HubProcess::Launch() {
   while (absl::Now() < deadline) {
     if (!process_->Running()) {
       return absl::InternalError(absl::StrCat("hub exited during start; log:\n", ReadLog()));
+    }
+    // Probing before the hub listens leaves the channel in a connect backoff
+    // for seconds; the start summary says when it listens.
+    if (ReadLog().find("serving on", log_offset) == std::string::npos) {
+      absl::SleepFor(absl::Milliseconds(20));
+      continue;
     }
     absl::StatusOr<int> health = HealthCheck(channel_, "", absl::Milliseconds(500));
     if (health.ok() && *health == probes::HealthCheckResponse::SERVING) return absl::OkStatus();
@@ -124,6 +131,10 @@ absl::StatusOr<int> HubProcess::Terminate(absl::Duration timeout) {
   absl::StatusOr<int> code = process_->Signal(SIGTERM, timeout);
   if (code.ok()) process_.reset();
   return code;
+}
+
+bool HubProcess::Signal(int signal) {
+  return process_.has_value() && ::kill(process_->pid(), signal) == 0;
 }
 
 bool HubProcess::Running() { return process_.has_value() && process_->Running(); }

@@ -57,6 +57,8 @@ class HubProcess {
   // SIGTERM; the exit code.
   absl::StatusOr<int> Terminate(absl::Duration timeout = absl::Seconds(20));
   bool Running();
+  // Sends `signal` (e.g. SIGHUP) without waiting.
+  bool Signal(int signal);
 
   std::string target() const;
   const std::string& dir() const { return dir_; }
