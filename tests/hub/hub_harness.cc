@@ -103,7 +103,8 @@ absl::Status HubProcess::Launch() {
       return absl::InternalError(absl::StrCat("hub exited during start; log:\n", ReadLog()));
     }
     // Probing before the hub listens leaves the channel in a connect backoff
-    // for seconds; the start summary says when it listens.
+    // for seconds; the start summary (logged at info and debug levels) says
+    // when it listens.
     if (ReadLog().find("serving on", log_offset) == std::string::npos) {
       absl::SleepFor(absl::Milliseconds(20));
       continue;

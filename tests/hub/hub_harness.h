@@ -59,6 +59,7 @@ class HubProcess {
   bool Running();
   // Sends `signal` (e.g. SIGHUP) without waiting.
   bool Signal(int signal);
+  int pid() const { return process_.has_value() ? process_->pid() : -1; }
 
   std::string target() const;
   const std::string& dir() const { return dir_; }
