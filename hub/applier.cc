@@ -53,6 +53,7 @@ struct Applier::Impl {
     uint64_t pending_bytes = 0;
   };
   std::map<std::string, UserFailure> user_failures;
+  std::set<std::string> orphans_logged;  // warn once per user, then debug
   std::optional<Backoff> parent_backoff;
   absl::Time last_parent_contact = absl::InfinitePast();
 
@@ -211,10 +212,15 @@ struct Applier::Impl {
           NoteParentAnswered();
           UserSucceeded(d.pending.uuid);
           break;
-        case Outcome::kOrphaned:
+        case Outcome::kOrphaned: {
           NoteParentAnswered();
           UserSucceeded(d.pending.uuid);
+          const bool first = orphans_logged.insert(d.pending.uuid).second;
+          Log(first ? LogLevel::kWarning : LogLevel::kDebug,
+              absl::StrCat("applier: user ", d.pending.uuid, " is unknown to the parent; ",
+                           d.pending.bytes, " bytes counted as orphaned, not retried"));
           break;
+        }
         case Outcome::kJournalError:
           return r.status;
         case Outcome::kParentError:

@@ -35,9 +35,8 @@ std::optional<std::string> NewerLastOnline(const PendingUser& pending,
 }
 
 // Moves the user's pending bytes to the orphans: the parent does not know it.
+// (The applier logs it.)
 UserStepResult Orphan(Journal& journal, const PendingUser& pending) {
-  LogWarning(absl::StrCat("applier: user ", pending.uuid, " is unknown to the parent; ",
-                          pending.bytes, " bytes counted as orphaned, not retried"));
   absl::Status status = journal.MarkOrphaned(pending.uuid, pending.bytes);
   if (!status.ok()) return JournalError(std::move(status));
   return UserStepResult{Outcome::kOrphaned, absl::OkStatus(), std::nullopt};
