@@ -25,6 +25,8 @@ void DbSession::Configure(const MariaDbOptions& options) {
   g_options = new MariaDbOptions(options);
 }
 
+MariaDbOptions DbSession::ConfiguredOptions() { return CurrentOptions(); }
+
 std::string DbSession::DatabaseName() { return CurrentOptions().database; }
 
 DbSession& DbSession::ForThisThread() {

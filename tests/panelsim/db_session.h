@@ -19,7 +19,8 @@ class DbSession {
  public:
   // Sets the connection options every thread uses. Call once before ForThisThread().
   static void Configure(const MariaDbOptions& options);
-  // The configured database name.
+  // The configured options and database name.
+  static MariaDbOptions ConfiguredOptions();
   static std::string DatabaseName();
   // This thread's session (connects lazily).
   static DbSession& ForThisThread();

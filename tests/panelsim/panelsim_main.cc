@@ -62,8 +62,12 @@ int Run(int argc, char** argv) {
 
   // Keep freed memory for reuse: a big user list would otherwise be mmap'ed
   // and page-faulted afresh on every request.
+  // One arena (per-thread arenas grow and shrink with mprotect on every list),
+  // big blocks from the heap, and no trimming.
+  mallopt(M_ARENA_MAX, 1);
   mallopt(M_MMAP_THRESHOLD, 512 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+  mallopt(M_TOP_PAD, 64 * 1024 * 1024);
 
   // Signals are taken by one thread; every other thread inherits the mask.
   signal(SIGPIPE, SIG_IGN);

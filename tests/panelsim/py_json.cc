@@ -62,6 +62,28 @@ uint32_t NextCodePoint(std::string_view text, size_t* i) {
   return cp;
 }
 
+// Bytes a JSON string may carry as they are (printable ASCII except '"' and '\\').
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> table{};
+  for (int ch = 0x20; ch < 0x7F; ++ch) table[ch] = ch != '"' && ch != '\\';
+  return table;
+}();
+
+// Whether any of the 8 bytes at `p` needs escaping (SWAR: a byte < 0x20,
+// >= 0x7F, '"' or '\\'), so plain runs are copied 8 bytes per step.
+inline bool NeedsEscapeIn8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, sizeof(w));
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  const auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;        // some byte < 0x20
+  const uint64_t high_or_del = (w | ((w & ~kHigh) + kOnes)) & kHigh;   // byte >= 0x7F
+  const uint64_t quote = has_zero(w ^ (kOnes * '"'));
+  const uint64_t backslash = has_zero(w ^ (kOnes * '\\'));
+  return (below_space | high_or_del | quote | backslash) != 0;
+}
+
 // Replaces the bare tokens NaN, Infinity and -Infinity (outside strings) by marker strings.
 std::string ReplaceNonFiniteTokens(std::string_view text) {
   std::string out;
@@ -122,13 +144,9 @@ void AppendPyString(std::string* out, std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     // Copy the longest run of characters that need no escaping in one go.
-    static const auto* const kPlain = [] {
-      auto* table = new std::array<bool, 256>();
-      for (int ch = 0x20; ch < 0x7F; ++ch) (*table)[ch] = ch != '"' && ch != '\\';
-      return table;
-    }();
     size_t run = i;
-    while (run < text.size() && (*kPlain)[static_cast<unsigned char>(text[run])]) ++run;
+    while (run + 8 <= text.size() && !NeedsEscapeIn8(text.data() + run)) run += 8;
+    while (run < text.size() && kPlain[static_cast<unsigned char>(text[run])]) ++run;
     if (run > i) {
       out->append(text.data() + i, run - i);
       i = run;

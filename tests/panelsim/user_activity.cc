@@ -4,16 +4,31 @@
 
 namespace hsync::panelsim {
 
-int64_t RemainingDays(const UserRecord& user, absl::CivilDay today) {
-  int64_t days = user.package_days;
-  if (user.start_date.has_value()) days = user.package_days - (today - *user.start_date);
+namespace {
+
+int64_t RemainingDaysOf(int64_t package_days, const std::optional<absl::CivilDay>& start_date,
+                        absl::CivilDay today) {
+  int64_t days = package_days;
+  if (start_date.has_value()) days = package_days - (today - *start_date);
   return std::min<int64_t>(days, 10000);
 }
 
+}  // namespace
+
+int64_t RemainingDays(const UserRecord& user, absl::CivilDay today) {
+  return RemainingDaysOf(user.package_days, user.start_date, today);
+}
+
+bool IsActive(bool enable, int64_t usage_limit, int64_t current_usage, int64_t package_days,
+              const std::optional<absl::CivilDay>& start_date, absl::CivilDay today) {
+  if (!enable) return false;
+  if (usage_limit < current_usage) return false;
+  return RemainingDaysOf(package_days, start_date, today) >= 0;
+}
+
 bool IsActive(const UserRecord& user, absl::CivilDay today) {
-  if (!user.enable) return false;
-  if (user.usage_limit < user.current_usage) return false;
-  return RemainingDays(user, today) >= 0;
+  return IsActive(user.enable, user.usage_limit, user.current_usage, user.package_days,
+                  user.start_date, today);
 }
 
 int64_t ModePeriodDays(const std::optional<std::string>& mode) {

@@ -14,6 +14,8 @@ int64_t RemainingDays(const UserRecord& user, absl::CivilDay today);
 
 // enable and not (current_usage > usage_limit) and RemainingDays >= 0. Mode plays no part.
 bool IsActive(const UserRecord& user, absl::CivilDay today);
+bool IsActive(bool enable, int64_t usage_limit, int64_t current_usage, int64_t package_days,
+              const std::optional<absl::CivilDay>& start_date, absl::CivilDay today);
 
 // Days per period of a mode: daily 1, weekly 7, monthly 30, anything else 10000.
 int64_t ModePeriodDays(const std::optional<std::string>& mode);

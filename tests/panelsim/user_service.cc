@@ -83,10 +83,21 @@ ServiceResult UserService::List(const Caller& caller) {
     if (!admins.ok()) return ServiceResult::Fail(DatabaseFailure(admins.status()));
     owners = RecursiveSubAdminIds(*admins, caller.admin.id);
   }
-  absl::StatusOr<std::vector<UserRecord>> users = store.ListUsers(owners);
-  if (!users.ok()) return ServiceResult::Fail(DatabaseFailure(users.status()));
-  if (users->empty()) return ServiceResult::Fail(ApiError::Abort(404, "You have no user"));
-  return ServiceResult::Ok(UserListJson(*users, clock_.Today()));
+  const absl::CivilDay today = clock_.Today();
+  std::string body = "[";
+  size_t count = 0;
+  bool unreadable = false;
+  absl::Status status = store.StreamUsers(owners, [&](const RowCells& row) {
+    if (count == 0) body.reserve(1024 * 1024);
+    if (count > 0) body.push_back(',');
+    if (!AppendUserJsonFromRow(&body, row, today)) unreadable = true;
+    ++count;
+  });
+  if (!status.ok()) return ServiceResult::Fail(DatabaseFailure(status));
+  if (unreadable) return ServiceResult::Fail(ApiError::Exception("unreadable row in the user table"));
+  if (count == 0) return ServiceResult::Fail(ApiError::Abort(404, "You have no user"));
+  body.push_back(']');
+  return ServiceResult::Ok(std::move(body));
 }
 
 ServiceResult UserService::Get(const Caller& caller, const std::string& uuid) {

@@ -9,13 +9,6 @@
 namespace hsync::panelsim {
 namespace {
 
-// Column positions in UserColumnsSql().
-enum UserColumn {
-  kId, kUuid, kName, kUsageLimit, kCurrentUsage, kPackageDays, kMode, kStartDate,
-  kLastResetTime, kLastOnline, kEnable, kComment, kTelegramId, kLang, kAddedBy, kAddedByUuid,
-  kEdPriv, kEdPub, kWgPk, kWgPub, kWgPsk, kUserColumnCount
-};
-
 absl::StatusOr<int64_t> ParseInt(const std::optional<std::string>& text, const char* what) {
   int64_t value = 0;
   if (!text.has_value() || !absl::SimpleAtoi(*text, &value)) {
@@ -58,7 +51,7 @@ const char* UserStore::UserColumnsSql() {
 
 absl::StatusOr<UserRecord> UserStore::ParseUserRow(ResultSet& rs, size_t index) {
   auto& row = rs.rows[index];
-  if (row.size() < kUserColumnCount) return absl::InternalError("short user row");
+  if (row.size() < kColumnCount) return absl::InternalError("short user row");
   UserRecord u;
   ASSIGN_OR_RETURN(u.id, ParseInt(row[kId], "id"));
   u.uuid = std::move(row[kUuid]).value_or("");
@@ -139,24 +132,16 @@ absl::StatusOr<std::optional<UserRecord>> UserStore::FindUserById(int64_t id) {
   return user;
 }
 
-absl::StatusOr<std::vector<UserRecord>> UserStore::ListUsers(
-    const std::optional<std::vector<int64_t>>& added_by_in) {
+absl::Status UserStore::StreamUsers(const std::optional<std::vector<int64_t>>& added_by_in,
+                                    const std::function<void(const RowCells&)>& each) {
   std::string sql = absl::StrCat("SELECT ", UserColumnsSql(),
                                  " FROM user u LEFT JOIN admin_user a ON a.id = u.added_by");
   if (added_by_in.has_value()) {
-    if (added_by_in->empty()) return std::vector<UserRecord>{};
+    if (added_by_in->empty()) return absl::OkStatus();
     absl::StrAppend(&sql, " WHERE u.added_by IN (", absl::StrJoin(*added_by_in, ","), ")");
   }
   absl::StrAppend(&sql, " ORDER BY u.id");
-  // The IN list varies, so this goes through the text protocol (no statement cache growth).
-  ASSIGN_OR_RETURN(ResultSet rs, db_.QueryText(sql));
-  std::vector<UserRecord> out;
-  out.reserve(rs.rows.size());
-  for (size_t i = 0; i < rs.rows.size(); ++i) {
-    ASSIGN_OR_RETURN(UserRecord user, ParseUserRow(rs, i));
-    out.push_back(std::move(user));
-  }
-  return out;
+  return RowStreamer::ForThisThread().Stream(sql, each);
 }
 
 absl::StatusOr<int64_t> UserStore::InsertUser(const std::vector<ColumnValue>& columns) {

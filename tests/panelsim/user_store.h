@@ -3,6 +3,7 @@
 // callers compose them into the panel's semantics.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "common/mariadb.h"
 #include "tests/panelsim/db_session.h"
+#include "tests/panelsim/row_streamer.h"
 #include "tests/panelsim/user_record.h"
 
 namespace hsync::panelsim {
@@ -32,9 +34,10 @@ class UserStore {
   // User whose uuid equals `uuid` (case-insensitive like the panel's query).
   absl::StatusOr<std::optional<UserRecord>> FindUserByUuid(std::string_view uuid);
   absl::StatusOr<std::optional<UserRecord>> FindUserById(int64_t id);
-  // Users in id order; `added_by_in` = nullopt lists every user.
-  absl::StatusOr<std::vector<UserRecord>> ListUsers(
-      const std::optional<std::vector<int64_t>>& added_by_in);
+  // Streams the rows (UserColumnsSql()) of the users in id order to `each`;
+  // `added_by_in` = nullopt streams every user.
+  absl::Status StreamUsers(const std::optional<std::vector<int64_t>>& added_by_in,
+                           const std::function<void(const RowCells&)>& each);
 
   // INSERT INTO user (columns...) VALUES (...); returns the new id.
   absl::StatusOr<int64_t> InsertUser(const std::vector<ColumnValue>& columns);
@@ -43,6 +46,12 @@ class UserStore {
   // Returns false if no row was deleted.
   absl::StatusOr<bool> DeleteUser(int64_t id);
 
+  // Column positions in UserColumnsSql().
+  enum Column {
+    kId, kUuid, kName, kUsageLimit, kCurrentUsage, kPackageDays, kMode, kStartDate,
+    kLastResetTime, kLastOnline, kEnable, kComment, kTelegramId, kLang, kAddedBy, kAddedByUuid,
+    kEdPriv, kEdPub, kWgPk, kWgPub, kWgPsk, kColumnCount
+  };
   // The SELECT list that ParseUserRow() understands (aliases u = user, a = admin_user).
   static const char* UserColumnsSql();
   // Reads row `row` of `rs` (its strings are moved out).
