@@ -82,14 +82,27 @@ SimResponse PanelApi::Handle(const SimRequest& request, const RouteMatch& match)
   }
   // A key that names no admin (a user's uuid included) is refused before routing.
   std::optional<Caller> caller;
+  std::optional<std::optional<UserRecord>> prefetched;  // the path's user, read with the key
   if (request.api_key.has_value() && !request.api_key->empty()) {
     UserStore store(DbSession::ForThisThread());
-    absl::StatusOr<std::optional<AdminRecord>> admin = store.FindAdminByUuid(*request.api_key);
-    if (!admin.ok()) {
-      return ErrorResponse(request, ApiError::Exception(DatabaseErrorText(admin.status())));
+    if (match.kind == RouteMatch::Kind::kRoute && !match.uuid.empty()) {
+      // One round trip for the key and the user of the path (PATCH/GET/DELETE).
+      absl::StatusOr<std::optional<UserStore::AdminAndUser>> both =
+          store.FindAdminAndUser(*request.api_key, match.uuid);
+      if (!both.ok()) {
+        return ErrorResponse(request, ApiError::Exception(DatabaseErrorText(both.status())));
+      }
+      if (!both->has_value()) return ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
+      caller = Caller{(*both)->admin};
+      prefetched = std::move((*both)->user);
+    } else {
+      absl::StatusOr<std::optional<AdminRecord>> admin = store.FindAdminByUuid(*request.api_key);
+      if (!admin.ok()) {
+        return ErrorResponse(request, ApiError::Exception(DatabaseErrorText(admin.status())));
+      }
+      if (!admin->has_value()) return ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
+      caller = Caller{**admin};
     }
-    if (!admin->has_value()) return ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
-    caller = Caller{**admin};
   }
   switch (match.kind) {
     case RouteMatch::Kind::kRedirect:
@@ -108,11 +121,12 @@ SimResponse PanelApi::Handle(const SimRequest& request, const RouteMatch& match)
     return response;
   }
   if (!caller.has_value()) return ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
-  return Dispatch(request, match, *caller);
+  return Dispatch(request, match, *caller, prefetched.has_value() ? &*prefetched : nullptr);
 }
 
 SimResponse PanelApi::Dispatch(const SimRequest& request, const RouteMatch& match,
-                               const Caller& caller) {
+                               const Caller& caller,
+                               const std::optional<UserRecord>* prefetched) {
   const std::string& name = match.name;
   if (name == "ping") {
     return JsonOk(PyDumps(nlohmann::json{{"msg", absl::StrCat(request.method == "HEAD" ? "GET" : request.method, ": PONG")}}));
@@ -123,9 +137,9 @@ SimResponse PanelApi::Dispatch(const SimRequest& request, const RouteMatch& matc
   if (name == "list_users") {
     result = users_.List(caller);
   } else if (name == "get_user") {
-    result = users_.Get(caller, match.uuid);
+    result = users_.Get(caller, match.uuid, prefetched);
   } else if (name == "delete_user") {
-    result = users_.Delete(caller, match.uuid);
+    result = users_.Delete(caller, match.uuid, prefetched);
   } else if (name == "create_user" || name == "patch_user") {
     const bool creating = name == "create_user";
     std::variant<UserInput, ApiError> input =
@@ -135,7 +149,8 @@ SimResponse PanelApi::Dispatch(const SimRequest& request, const RouteMatch& matc
       return ErrorResponse(request, *error);
     }
     const UserInput& in = std::get<UserInput>(input);
-    result = creating ? users_.Create(caller, in) : users_.Patch(caller, match.uuid, in);
+    result = creating ? users_.Create(caller, in)
+                      : users_.Patch(caller, match.uuid, in, prefetched);
   } else {
     return ErrorResponse(request, ApiError::Exception(kNotFoundText));
   }

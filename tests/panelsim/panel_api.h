@@ -29,7 +29,9 @@ class PanelApi {
   SimResponse Handle(const SimRequest& request, const RouteMatch& match);
 
  private:
-  SimResponse Dispatch(const SimRequest& request, const RouteMatch& match, const Caller& caller);
+  // `prefetched`: the path's user as read together with the key (null if not read).
+  SimResponse Dispatch(const SimRequest& request, const RouteMatch& match, const Caller& caller,
+                       const std::optional<UserRecord>* prefetched);
   SimResponse ErrorResponse(const SimRequest& request, const ApiError& error) const;
 
   const std::string proxy_path_;

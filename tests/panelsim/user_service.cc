@@ -100,18 +100,26 @@ ServiceResult UserService::List(const Caller& caller) {
   return ServiceResult::Ok(std::move(body));
 }
 
-ServiceResult UserService::Get(const Caller& caller, const std::string& uuid) {
+absl::StatusOr<std::optional<UserRecord>> UserService::Lookup(
+    const std::string& uuid, const std::optional<UserRecord>* prefetched) {
+  if (prefetched != nullptr) return *prefetched;
   UserStore store(DbSession::ForThisThread());
-  absl::StatusOr<std::optional<UserRecord>> user = store.FindUserByUuid(uuid);
+  return store.FindUserByUuid(uuid);
+}
+
+ServiceResult UserService::Get(const Caller& caller, const std::string& uuid,
+                               const std::optional<UserRecord>* prefetched) {
+  absl::StatusOr<std::optional<UserRecord>> user = Lookup(uuid, prefetched);
   if (!user.ok()) return ServiceResult::Fail(DatabaseFailure(user.status()));
   if (!user->has_value()) return ServiceResult::Fail(ApiError::Abort(404, "User not found"));
   if (auto denied = CheckPermission(caller, **user)) return ServiceResult::Fail(*denied);
   return ServiceResult::Ok(UserJson(**user, clock_.Today()));
 }
 
-ServiceResult UserService::Delete(const Caller& caller, const std::string& uuid) {
+ServiceResult UserService::Delete(const Caller& caller, const std::string& uuid,
+                                  const std::optional<UserRecord>* prefetched) {
   UserStore store(DbSession::ForThisThread());
-  absl::StatusOr<std::optional<UserRecord>> user = store.FindUserByUuid(uuid);
+  absl::StatusOr<std::optional<UserRecord>> user = Lookup(uuid, prefetched);
   if (!user.ok()) return ServiceResult::Fail(DatabaseFailure(user.status()));
   if (!user->has_value()) return ServiceResult::Fail(ApiError::Abort(404, "user not found"));
   if (auto denied = CheckPermission(caller, **user)) return ServiceResult::Fail(*denied);
@@ -121,9 +129,9 @@ ServiceResult UserService::Delete(const Caller& caller, const std::string& uuid)
 }
 
 ServiceResult UserService::Patch(const Caller& caller, const std::string& uuid,
-                                 const UserInput& input) {
-  UserStore store(DbSession::ForThisThread());
-  absl::StatusOr<std::optional<UserRecord>> found = store.FindUserByUuid(uuid);
+                                 const UserInput& input,
+                                 const std::optional<UserRecord>* prefetched) {
+  absl::StatusOr<std::optional<UserRecord>> found = Lookup(uuid, prefetched);
   if (!found.ok()) return ServiceResult::Fail(DatabaseFailure(found.status()));
   if (!found->has_value()) return ServiceResult::Fail(ApiError::Abort(404, "user not found"));
   if (auto denied = CheckPermission(caller, **found)) return ServiceResult::Fail(*denied);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "tests/panelsim/api_error.h"
 #include "tests/panelsim/sim_clock.h"
 #include "tests/panelsim/sim_counters.h"
@@ -41,12 +42,20 @@ class UserService {
   UserService(SimClock& clock, SimCounters& counters) : clock_(clock), counters_(counters) {}
 
   ServiceResult List(const Caller& caller);
-  ServiceResult Get(const Caller& caller, const std::string& uuid);
+  // The per-user calls take the user row if the caller already read it
+  // (`prefetched`, nullopt inside = no such user); null = look it up.
+  ServiceResult Get(const Caller& caller, const std::string& uuid,
+                    const std::optional<UserRecord>* prefetched = nullptr);
   ServiceResult Create(const Caller& caller, const UserInput& input);
-  ServiceResult Patch(const Caller& caller, const std::string& uuid, const UserInput& input);
-  ServiceResult Delete(const Caller& caller, const std::string& uuid);
+  ServiceResult Patch(const Caller& caller, const std::string& uuid, const UserInput& input,
+                      const std::optional<UserRecord>* prefetched = nullptr);
+  ServiceResult Delete(const Caller& caller, const std::string& uuid,
+                       const std::optional<UserRecord>* prefetched = nullptr);
 
  private:
+  // `*prefetched`, or the user `uuid` read now.
+  absl::StatusOr<std::optional<UserRecord>> Lookup(const std::string& uuid,
+                                                   const std::optional<UserRecord>* prefetched);
   // 403 unless `caller` may see `user`; nullopt when it may.
   std::optional<ApiError> CheckPermission(const Caller& caller, const UserRecord& user);
   // Writes `input` over `user` as the panel's add_or_update does (only the

@@ -111,6 +111,28 @@ absl::StatusOr<AdminRecord> UserStore::CreateAgentAdmin(const std::string& uuid,
   return *admin;
 }
 
+absl::StatusOr<std::optional<UserStore::AdminAndUser>> UserStore::FindAdminAndUser(
+    std::string_view api_key, std::string_view user_uuid) {
+  static const std::string sql = absl::StrCat(
+      "SELECT ", UserColumnsSql(),
+      ", k.id, k.uuid, k.mode, k.parent_admin_id FROM admin_user k "
+      "LEFT JOIN user u ON u.uuid = ? LEFT JOIN admin_user a ON a.id = u.added_by "
+      "WHERE k.uuid = ? ORDER BY k.id, u.id LIMIT 1");
+  ASSIGN_OR_RETURN(ResultSet rs, db_.Query(sql, {std::string(user_uuid), std::string(api_key)}));
+  if (rs.rows.empty()) return std::nullopt;
+  auto& row = rs.rows[0];
+  if (row.size() < kColumnCount + 4) return absl::InternalError("short admin/user row");
+  AdminAndUser out;
+  const std::vector<std::optional<std::string>> admin_cells(row.begin() + kColumnCount,
+                                                            row.end());
+  ASSIGN_OR_RETURN(out.admin, ParseAdminRow(admin_cells));
+  if (row[kId].has_value()) {
+    ASSIGN_OR_RETURN(UserRecord user, ParseUserRow(rs, 0));
+    out.user = std::move(user);
+  }
+  return out;
+}
+
 absl::StatusOr<std::optional<UserRecord>> UserStore::FindUserByUuid(std::string_view uuid) {
   static const std::string sql = absl::StrCat(
       "SELECT ", UserColumnsSql(),

@@ -31,6 +31,15 @@ class UserStore {
   // Inserts an agent admin named "unknown" under `parent_id`; returns it.
   absl::StatusOr<AdminRecord> CreateAgentAdmin(const std::string& uuid, int64_t parent_id);
 
+  // The admin whose uuid is `api_key` and, in the same round trip, the user
+  // `user_uuid` (nullopt user if none); nullopt if no such admin.
+  struct AdminAndUser {
+    AdminRecord admin;
+    std::optional<UserRecord> user;
+  };
+  absl::StatusOr<std::optional<AdminAndUser>> FindAdminAndUser(std::string_view api_key,
+                                                               std::string_view user_uuid);
+
   // User whose uuid equals `uuid` (case-insensitive like the panel's query).
   absl::StatusOr<std::optional<UserRecord>> FindUserByUuid(std::string_view uuid);
   absl::StatusOr<std::optional<UserRecord>> FindUserById(int64_t id);
