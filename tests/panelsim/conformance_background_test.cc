@@ -15,7 +15,7 @@ using nlohmann::json;
 
 class PanelsimBackgroundTest : public PanelsimConformanceTest {
  protected:
-  static void SetUpTestSuite() { StartPanelsim({"--traffic-rmw-gap-ms", "500"}); }
+  static void SetUpTestSuite() { StartPanelsim({"--traffic-rmw-gap-ms", "1500"}); }
   void TearDown() override { SetToday(kConformanceToday); }
 
   void SetToday(const std::string& day) {
@@ -42,11 +42,11 @@ TEST_F(PanelsimBackgroundTest, AddTrafficIsReadModifyWriteAndStartsThePackage) {
 TEST_F(PanelsimBackgroundTest, ReadModifyWriteRaceLosesAConcurrentPatch) {
   const json u = CreateUser({{"name", "race"}});
   const std::string uuid = u["uuid"];
-  // The traffic add reads 0, sleeps 500 ms, then writes 0 + 1000.
+  // The traffic add reads 0, sleeps 1.5 s, then writes 0 + 1000.
   std::thread traffic([&] {
     Control("POST", "/_sim/add_traffic", json{{"uuid", uuid}, {"bytes", 1000}}.dump());
   });
-  absl::SleepFor(absl::Milliseconds(150));
+  absl::SleepFor(absl::Milliseconds(500));
   // A PATCH inside the gap succeeds...
   const HttpResponse patch = PatchUser(uuid, {{"current_usage_GB", 5}});
   ASSERT_EQ(patch.status, 200);
