@@ -24,7 +24,8 @@ bool IsIdentifier(const std::string& s) {
 bool IsNodeId(const std::string& s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+    // As the hub's [nodes] keys: no '.', which TOML would read as a sub-table.
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
   }
   return true;
 }
@@ -182,7 +183,7 @@ absl::StatusOr<ReporterConfig> ReadAll(ConfigReader& r) {
   config.source = r.source_name();
   config.node_id = r.RequireString("node_id");
   if (!config.node_id.empty() && !IsNodeId(config.node_id)) {
-    r.AddError("node_id", "use letters, digits, '.', '_' or '-' (at most 64)");
+    r.AddError("node_id", "use letters, digits, '_' or '-' (at most 64), as in the hub's [nodes]");
   }
   std::string level = r.GetEnum("log_level", "info", {"debug", "info", "warning", "error"});
   ParseLogLevel(level, &config.log_level);

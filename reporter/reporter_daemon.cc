@@ -164,18 +164,25 @@ void ReporterDaemon::CollectLoop() {
   }
   trigger_.Start();
   sender_->Start();
-  follower_->Start();
+  // The roster is followed only after a first successful collect: on a fresh
+  // state that collect records the baseline, which must not swallow traffic of
+  // users the roster creates afterwards.
+  bool following = false;
   while (true) {
     const absl::Time started = absl::Now();
-    CollectOnce();
+    const bool collected = CollectOnce();
+    if (collected && !following) {
+      follower_->Start();
+      following = true;
+    }
     heartbeat_unix_ms_ = absl::ToUnixMillis(absl::Now());
     const absl::Duration elapsed = absl::Now() - started;
     if (WaitOrStop(std::max(config_.collect.interval - elapsed, absl::ZeroDuration()))) return;
   }
 }
 
-void ReporterDaemon::CollectOnce() {
-  if (collect_conn_ == nullptr && !EnsureState()) return;
+bool ReporterDaemon::CollectOnce() {
+  if (collect_conn_ == nullptr && !EnsureState()) return false;
   const absl::Time started = absl::Now();
   auto result = collector_.CollectOnce(*collect_conn_, started);
   if (!result.ok()) {
@@ -186,7 +193,7 @@ void ReporterDaemon::CollectOnce() {
     // that is really gone gets a new stream).
     collect_conn_.reset();
     if (result.status().code() == absl::StatusCode::kNotFound) EnsureState();
-    return;
+    return false;
   }
   const absl::Duration took = absl::Now() - started;
   board_.Update([&](auto& r) {
@@ -207,6 +214,7 @@ void ReporterDaemon::CollectOnce() {
   } else {
     LogDebug(absl::StrCat("collect: nothing to report (", result->users_scanned, " users scanned)"));
   }
+  return true;
 }
 
 }  // namespace hsync::reporter

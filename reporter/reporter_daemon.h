@@ -1,8 +1,9 @@
 // Wires the reporter together: the status server, the collect loop (its own
 // thread), the outbox sender, the roster follower and the apply trigger.
 // The collect thread first makes sure the state schema exists (retrying with
-// backoff while MariaDB is unreachable, shown in status), then starts the
-// sender and follower and collects every interval.
+// backoff while MariaDB is unreachable, shown in status), starts the sender,
+// collects once (the baseline on a fresh state), then starts the roster
+// follower and collects every interval.
 #pragma once
 
 #include <atomic>
@@ -44,7 +45,7 @@ class ReporterDaemon {
  private:
   void CollectLoop();
   bool EnsureState();  // true once the schema exists
-  void CollectOnce();
+  bool CollectOnce();  // true on success
   bool WaitOrStop(absl::Duration d);  // true when asked to stop
 
   ReporterConfig config_;

@@ -112,6 +112,7 @@ TEST_F(ReporterConfigTest, EachBadValueNamesItsKey) {
   const std::vector<Case> cases = {
       {absl::StrCat(hub), "node_id"},
       {absl::StrCat("node_id = \"bad id!\"\n", hub), "node_id"},
+      {absl::StrCat("node_id = \"child.1\"\n", hub), "node_id"},
       {absl::StrCat("node_id = \"n\"\n[hub]\ntoken_file = \"", token_file_, "\"\n"), "hub.address"},
       {absl::StrCat("node_id = \"n\"\n[hub]\naddress = \"no-port\"\ntoken_file = \"", token_file_, "\"\n"),
        "hub.address"},

@@ -36,6 +36,7 @@ ReporterProcess::ReporterProcess(ReporterSetup setup) : setup_(std::move(setup))
          << "[mysql]\nsocket = \"" << setup_.mysql_socket << "\"\ndatabase = \"" << setup_.panel_db
          << "\"\nstate_database = \"" << setup_.state_db << "\"\n"
          << "[collect]\ninterval = \"" << setup_.collect_interval << "\"\n"
+         << setup_.collect_extra
          << "[apply]\n"
          << (setup_.apply_url.empty() ? std::string("command = \"\"\n")
                                       : absl::StrCat("url = \"", setup_.apply_url, "\"\ndebounce = \"200ms\"\n"))
@@ -80,5 +81,10 @@ std::pair<int, std::string> ReporterProcess::StatusCommand() {
 }
 
 std::string ReporterProcess::Log() const { return ReadFileOrEmpty(log_path_); }
+
+void ReporterProcess::SetToken(const std::string& token) {
+  const std::string token_path = dir_ + "/token";
+  std::ofstream(token_path, std::ios::trunc) << token << "\n";
+}
 
 }  // namespace hsync::testing

@@ -20,6 +20,7 @@ struct ReporterSetup {
   std::string panel_db;
   std::string state_db;
   std::string collect_interval = "5s";
+  std::string collect_extra;     // more [collect] lines, e.g. "min_report_bytes = 1\n"
   std::string apply_url;         // empty: apply disabled
   std::string extra;             // more TOML, appended at the end (use [section] headers)
 };
@@ -40,6 +41,8 @@ class ReporterProcess {
   void Kill();
   // SIGTERM; returns the exit code.
   absl::StatusOr<int> Terminate();
+  // Rewrites the token file (takes effect at the next Start()).
+  void SetToken(const std::string& token);
   // Runs `hiddify-sync-reporter status --config ...`; returns {exit code, output}.
   std::pair<int, std::string> StatusCommand();
   std::string Log() const;
