@@ -8,10 +8,25 @@
 namespace hsync::testing {
 
 std::unique_ptr<FakeHub> FakeHub::Start(std::string token, int port) {
+  return Listen(std::move(token), port, grpc::InsecureServerCredentials());
+}
+
+std::unique_ptr<FakeHub> FakeHub::StartTls(std::string token, const std::string& cert_pem,
+                                           const std::string& key_pem,
+                                           const std::string& client_ca_pem) {
+  grpc::SslServerCredentialsOptions options(
+      client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = client_ca_pem;
+  options.pem_key_cert_pairs.push_back({key_pem, cert_pem});
+  return Listen(std::move(token), 0, grpc::SslServerCredentials(options));
+}
+
+std::unique_ptr<FakeHub> FakeHub::Listen(std::string token, int port,
+                                         std::shared_ptr<grpc::ServerCredentials> creds) {
   std::unique_ptr<FakeHub> hub(new FakeHub(std::move(token)));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(),
-                           &hub->port_);
+  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), creds, &hub->port_);
   builder.RegisterService(hub.get());
   hub->server_ = builder.BuildAndStart();
   if (hub->server_ == nullptr || hub->port_ == 0) return nullptr;

@@ -19,8 +19,13 @@ namespace hsync::testing {
 
 class FakeHub final : public hiddify_sync::v1::SyncHub::Service {
  public:
-  // Listens on 127.0.0.1:`port` (0 = pick one).
+  // Listens on 127.0.0.1:`port` (0 = pick one), plaintext.
   static std::unique_ptr<FakeHub> Start(std::string token, int port = 0);
+  // Same over TLS with this certificate/key (PEM); `client_ca_pem` non-empty
+  // = client certificates signed by it are required.
+  static std::unique_ptr<FakeHub> StartTls(std::string token, const std::string& cert_pem,
+                                           const std::string& key_pem,
+                                           const std::string& client_ca_pem = "");
   ~FakeHub() override;
 
   int port() const { return port_; }
@@ -49,6 +54,8 @@ class FakeHub final : public hiddify_sync::v1::SyncHub::Service {
 
  private:
   explicit FakeHub(std::string token) : token_(std::move(token)) {}
+  static std::unique_ptr<FakeHub> Listen(std::string token, int port,
+                                         std::shared_ptr<grpc::ServerCredentials> creds);
   bool Authorized(grpc::ServerContext* context);
 
   std::string token_;
