@@ -4,11 +4,17 @@
 //
 //   hub_journal_bench [--callers 50] [--users-per-report 1000] [--reports 40]
 //                     [--user-pool 100000] [--dir DIR]
+#include <dirent.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +55,40 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     }
   }
   return argc % 2 == 1;
+}
+
+// CPU seconds (user + system) used so far by this process's threads named
+// `name` (empty = all threads), from /proc.
+double ThreadCpuSeconds(const std::string& name) {
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  double total = 0;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    const std::string base = std::string("/proc/self/task/") + entry->d_name;
+    std::ifstream comm_file(base + "/comm");
+    std::string comm;
+    std::getline(comm_file, comm);
+    if (!name.empty() && comm != name) continue;
+    std::ifstream stat_file(base + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    const size_t close_paren = stat.rfind(')');
+    if (close_paren == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close_paren + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) {
+        stime = std::stod(field);
+        break;
+      }
+    }
+    total += (utime + stime) / ticks;
+  }
+  closedir(dir);
+  return total;
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -93,6 +133,8 @@ int main(int argc, char** argv) {
 
   std::vector<std::vector<double>> latencies_ms(opt.callers);
   std::atomic<bool> failed{false};
+  const double writer_cpu_before = ThreadCpuSeconds("journal-writer");
+  const double cpu_before = ThreadCpuSeconds("");
   std::vector<std::thread> threads;
   const absl::Time start = absl::Now();
   for (int c = 0; c < opt.callers; ++c) {
@@ -112,6 +154,8 @@ int main(int argc, char** argv) {
   }
   for (auto& t : threads) t.join();
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const double writer_cpu = ThreadCpuSeconds("journal-writer") - writer_cpu_before;
+  const double cpu = ThreadCpuSeconds("") - cpu_before;
   if (failed) return 1;
 
   std::vector<double> all;
@@ -123,6 +167,12 @@ int main(int argc, char** argv) {
               seconds, deltas / seconds, static_cast<double>(all.size()) / seconds);
   std::printf("  Accept latency: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", Percentile(all, 0.5),
               Percentile(all, 0.99), Percentile(all, 1.0));
+  // Load-independent figures: what the single writer thread and the whole
+  // process spend per million deltas (the writer bounds the ingest rate).
+  std::printf("  CPU per 1M user-deltas: writer thread %.2f s, whole process %.2f s "
+              "(writer-bound ceiling %.0f user-deltas/s)\n",
+              writer_cpu * 1e6 / deltas, cpu * 1e6 / deltas,
+              writer_cpu > 0 ? deltas / writer_cpu : 0.0);
   auto stats = (*journal)->Stats();
   if (stats.ok()) {
     std::printf("  journal: %llu pending users, %llu reports kept\n",
