@@ -3,6 +3,8 @@
 //
 //   hiddify-sync-hub [--config PATH]   run (default /etc/hiddify-sync/hub.toml)
 //   hiddify-sync-hub --version
+//   hiddify-sync-hub status | add-node NAME | remove-node NAME | list-nodes
+//                                      operator subcommands (hub_commands.h)
 //
 // Exit codes: 0 after a clean SIGTERM/SIGINT shutdown, 1 when the hub cannot
 // start (journal, listen address, parent client), 2 for a bad command line or
@@ -17,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "hub/hub_commands.h"
 #include "hub/hub_config.h"
 #include "hub/hub_server.h"
 
@@ -45,6 +49,8 @@ struct CommandLine {
 void PrintUsage(std::FILE* out) {
   std::fprintf(out,
                "usage: hiddify-sync-hub [--config PATH] [--version] [--help]\n"
+               "       hiddify-sync-hub status|add-node NAME|remove-node NAME|list-nodes"
+               " [--config PATH]\n"
                "  --config PATH  hub configuration (default %s)\n"
                "  --version      print the version and exit\n",
                hsync::hub::kDefaultHubConfigPath);
@@ -135,6 +141,7 @@ void RunUntilStopped(const std::string& config_path, const sigset_t& signals, Hu
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (std::optional<int> code = hsync::hub::RunHubSubcommand(argc, argv)) return *code;
   CommandLine command_line;
   std::string error;
   if (!ParseCommandLine(argc, argv, &command_line, &error)) {
