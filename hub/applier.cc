@@ -236,12 +236,14 @@ struct Applier::Impl {
       std::lock_guard<std::mutex> lock(stats_mu);
       stats.last_apply_at = absl::Now();
     }
-    if (due.empty() && unresolved.empty() && absl::Now() - last_parent_contact > kIdlePingInterval) {
+    if (due.empty() && unresolved.empty() &&
+        absl::Now() - last_parent_contact > kIdlePingInterval) {
       absl::Status ping = parent->Ping();
       if (ping.ok()) {
         NoteParentAnswered();
       } else {
         NoteParentError(ping);
+        if (IsParentTransportError(ping)) parent_backoff->RecordFailure(now);
       }
     }
     return absl::OkStatus();
