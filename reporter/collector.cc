@@ -201,7 +201,8 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
         mark = &mark_rows.rows[m++];
       }
       ++result.users_scanned;
-      const std::string uuid = absl::AsciiStrToLower(CellStr(row[kUuid]));
+      const std::string& raw_uuid = *row[kUuid];  // NOT NULL column
+      const std::string uuid = IsCanonicalUuid(raw_uuid) ? raw_uuid : absl::AsciiStrToLower(raw_uuid);
       if (!IsCanonicalUuid(uuid)) {
         // The hub would refuse the whole report; this row is not ours to fix.
         ++result.users_skipped;

@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
   CollectOptions options;
   options.node_id = "bench";
   options.panel_database = child.panel_db();
+  if (const char* v = std::getenv("READ_BATCH")) options.read_batch = std::strtoul(v, nullptr, 10);
+  if (const char* v = std::getenv("UPSERT_BATCH")) options.upsert_batch = std::strtoul(v, nullptr, 10);
+  std::printf("read batch %zu users, upsert batch %zu rows\n", options.read_batch, options.upsert_batch);
 
   auto conn = MariaDbConnection::Connect(child.Options());
   if (!conn.ok()) return 1;
