@@ -120,7 +120,7 @@ else
   put_file "$HERE/$ROLE.toml.example" "$SHARE/$ROLE.toml.example" 0644
   put_file "$HERE/make-certs.sh" "$SHARE/make-certs.sh" 0755
   [ "$ROLE" = hub ] || put_file "$HERE/reporter-apply-command.conf" "$SHARE/reporter-apply-command.conf" 0644
-  [ ! -f "$HERE/README-operators.md" ] || put_file "$HERE/README-operators.md" "$DOC/README-operators.md" 0644
+  [ ! -f "$HERE/../README.md" ] || put_file "$HERE/../README.md" "$DOC/README.md" 0644
   FILES="$HERE"
 fi
 

@@ -33,7 +33,7 @@ install(FILES
   DESTINATION share/hiddify-sync COMPONENT hsync_runtime)
 install(PROGRAMS ${HSYNC_DEPLOY_DIR}/make-certs.sh
   DESTINATION share/hiddify-sync COMPONENT hsync_runtime)
-install(FILES ${HSYNC_DEPLOY_DIR}/README-operators.md
+install(FILES ${PROJECT_SOURCE_DIR}/README.md
   DESTINATION share/doc/hiddify-sync COMPONENT hsync_runtime)
 install(FILES ${PROJECT_SOURCE_DIR}/LICENSE
   DESTINATION share/doc/hiddify-sync RENAME copyright COMPONENT hsync_runtime)

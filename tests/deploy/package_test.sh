@@ -29,7 +29,7 @@ for path in ./usr/bin/hiddify-sync-hub ./usr/bin/hiddify-sync-reporter \
     ./usr/lib/systemd/system/hiddify-sync-hub.service ./usr/lib/systemd/system/hiddify-sync-reporter.service \
     ./usr/share/hiddify-sync/hub.toml.example ./usr/share/hiddify-sync/reporter.toml.example \
     ./usr/share/hiddify-sync/reporter-apply-command.conf ./usr/share/hiddify-sync/make-certs.sh \
-    ./usr/share/doc/hiddify-sync/README-operators.md ./usr/share/doc/hiddify-sync/copyright; do
+    ./usr/share/doc/hiddify-sync/README.md ./usr/share/doc/hiddify-sync/copyright; do
   grep -q " $path\$" "$T/contents" || fail "package lacks $path; it has: $(awk '{print $6}' "$T/contents")"
 done
 grep -q -- '-rwxr-xr-x root/root .* ./usr/bin/hiddify-sync-hub$' "$T/contents" || fail "hub binary not 0755 root"
