@@ -131,8 +131,16 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
 
   Transaction tx(conn);
   RETURN_IF_ERROR(tx.status());
-  // Serializes with collect (this transaction may move last_reset_seen).
-  RETURN_IF_ERROR(store_->LockMeta(conn).status());
+  // Watermarks are written only when last_reset_time changes or users are
+  // deleted; only then does this transaction serialize with collect (whose
+  // snapshot must not predate these writes), so a collect of a large table
+  // never delays a block.
+  bool meta_locked = false;
+  auto lock_meta = [&]() -> absl::Status {
+    if (meta_locked) return absl::OkStatus();
+    meta_locked = true;
+    return store_->LockMeta(conn).status();
+  };
   ASSIGN_OR_RETURN(uint64_t local_count, CountLocalUsers(conn, user_table));
   std::unordered_map<std::string, LocalUser> local;
   if (update.full()) {
@@ -168,12 +176,14 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
       ASSIGN_OR_RETURN(update_stmt, conn.Prepare(absl::StrCat("UPDATE ", user_table, " SET ",
                                                               set_list, " WHERE id = ?")));
     }
+    const bool reset_time_changes = l.values[kLastResetColumn] != w.values[kLastResetColumn];
+    if (reset_time_changes) RETURN_IF_ERROR(lock_meta());
     std::vector<SqlValue> params;
     params.reserve(kSyncedColumns.size() + 1);
     for (const auto& v : w.values) params.push_back(ToSqlValue(v));
     params.push_back(SqlValue(l.id));
     RETURN_IF_ERROR(update_stmt->Execute(params).status());
-    if (l.values[kLastResetColumn] != w.values[kLastResetColumn]) {
+    if (reset_time_changes) {
       // Our own write of last_reset_time is not a reset of the child's counter.
       if (reset_seen_stmt == nullptr) {
         ASSIGN_OR_RETURN(reset_seen_stmt,
@@ -246,6 +256,7 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
                                                   " SET enable = 0 WHERE id IN (", ids, ")"))
                             .status());
       } else {
+        RETURN_IF_ERROR(lock_meta());
         RETURN_IF_ERROR(
             conn.Execute(absl::StrCat("DELETE FROM ", user_table, " WHERE id IN (", ids, ")"))
                 .status());

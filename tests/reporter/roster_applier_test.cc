@@ -369,6 +369,24 @@ TEST_F(RosterApplierTest, AFailedUpdateChangesNothing) {
   EXPECT_EQ(child_.CountRows(child_.UserTable()), 1u);
 }
 
+TEST_F(RosterApplierTest, ABlockIsNotDelayedByACollectInProgress) {
+  const std::string a = RandomUuid();
+  User u = MakeUser(a);
+  Apply(Full(1, {u}));
+  // A collect holds the state lock (as it does for its whole transaction).
+  auto collect_conn = MariaDbConnection::Connect(child_.Options());
+  ASSERT_TRUE(collect_conn.ok());
+  ASSERT_TRUE((*collect_conn)->Begin().ok());
+  ASSERT_TRUE(store_.LockMeta(**collect_conn).ok());
+  u.set_enable(false);
+  u.set_is_active(false);
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(Apply(Delta(2, {u})).updated, 1u);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  EXPECT_THAT(Col(a, "enable"), Optional(std::string("0")));
+  ASSERT_TRUE((*collect_conn)->Rollback().ok());
+}
+
 TEST_F(RosterApplierTest, WritingLastResetTimeIsNotMistakenForAReset) {
   const std::string a = RandomUuid();
   User u = MakeUser(a);
