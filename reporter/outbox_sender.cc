@@ -38,6 +38,9 @@ void OutboxSender::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    // A cancelled call is resent at the next start; the hub recognises a
+    // report it already has.
+    if (current_call_ != nullptr) current_call_->TryCancel();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -101,6 +104,7 @@ absl::Status OutboxSender::DrainOnce() {
       if (!conn_again.ok()) return conn_again.status();
       auto sent = SendRow(**conn_again, row);
       if (!sent.ok()) {
+        if (sent.status().code() == absl::StatusCode::kCancelled) return sent.status();
         ReportError(std::string(sent.status().message()));
         PublishOutboxStats(**conn_again);
         return sent.status();
@@ -120,8 +124,18 @@ absl::StatusOr<uint64_t> OutboxSender::SendRow(MariaDbConnection& conn, const Ou
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
   AddHubAuth(context, options_.token);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::CancelledError("stopping");
+    current_call_ = &context;
+  }
   hiddify_sync::v1::ReportAck ack;
   const grpc::Status call = stub_->ReportUsage(&context, report, &ack);
+  {
+    absl::MutexLock lock(&mu_);
+    current_call_ = nullptr;
+  }
+  if (call.error_code() == grpc::StatusCode::CANCELLED) return absl::CancelledError("stopping");
   if (!call.ok()) {
     std::string message = absl::StrCat("sending report seq ", row.seq, ": ", DescribeHubError(call));
     if (call.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {

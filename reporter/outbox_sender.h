@@ -44,7 +44,8 @@ class OutboxSender {
   ~OutboxSender();  // Stop()s
 
   void Start();
-  // Finishes the call and the ack transaction in flight, then returns.
+  // Cancels the call in flight (it is resent at the next start), finishes an
+  // ack transaction in flight, then returns.
   void Stop();
   // New rows were written: send now.
   void Wake();
@@ -71,6 +72,7 @@ class OutboxSender {
   absl::Mutex mu_;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* current_call_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread thread_;
 
   bool last_rejected_ = false;  // the last failure was INVALID_ARGUMENT

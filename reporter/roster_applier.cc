@@ -185,14 +185,24 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
     RETURN_IF_ERROR(update_stmt->Execute(params).status());
     if (reset_time_changes) {
       // Our own write of last_reset_time is not a reset of the child's counter.
+      // But a local reset the collector has not seen yet (the local date is set
+      // and differs from the one seen) must survive it: record it as the
+      // collector would (nothing reported since the reset), else the bytes
+      // reported before the reset are subtracted from the traffic after it.
+      // MariaDB assigns left to right: reported_bytes reads the old date seen.
       if (reset_seen_stmt == nullptr) {
-        ASSIGN_OR_RETURN(reset_seen_stmt,
-                         conn.Prepare(absl::StrCat("UPDATE ", store_->Table("watermark"),
-                                                   " SET last_reset_seen = ? WHERE user_id = ?")));
+        ASSIGN_OR_RETURN(
+            reset_seen_stmt,
+            conn.Prepare(absl::StrCat(
+                "UPDATE ", store_->Table("watermark"),
+                " SET reported_bytes = IF(? IS NOT NULL AND NOT (last_reset_seen <=> ?), 0,"
+                " reported_bytes), last_reset_seen = ? WHERE user_id = ?")));
       }
-      RETURN_IF_ERROR(
-          reset_seen_stmt->Execute({ToSqlValue(w.values[kLastResetColumn]), SqlValue(l.id)})
-              .status());
+      RETURN_IF_ERROR(reset_seen_stmt
+                          ->Execute({ToSqlValue(l.values[kLastResetColumn]),
+                                     ToSqlValue(l.values[kLastResetColumn]),
+                                     ToSqlValue(w.values[kLastResetColumn]), SqlValue(l.id)})
+                          .status());
     }
     ++result.updated;
   }
