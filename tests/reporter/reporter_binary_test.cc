@@ -4,6 +4,9 @@
 // healthy / degraded / down; an unreachable MariaDB or a missing panel table
 // is a clear error while nothing is lost; SIGTERM stops it cleanly.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -120,6 +123,46 @@ TEST(ReporterBinaryTest, DaemonSendsTrafficServesStatusHealthReflectionAndStopsO
   EXPECT_EQ(*exit_code, 0);
   EXPECT_THAT(reporter.Log(), HasSubstr("stopped"));
   EXPECT_THAT(reporter.Log(), Not(HasSubstr("node-token")));
+}
+
+TEST(ReporterBinaryTest, NotifiesSystemdReadyWatchdogAndStopping) {
+  ChildDb child("bin");
+  auto hub = FakeHub::Start("node-token");
+  const std::string socket_path = MakeTempDir("notify") + "/notify.sock";
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  ReporterSetup setup;
+  setup.hub_address = hub->address();
+  setup.panel_db = child.panel_db();
+  setup.state_db = child.state_db();
+  ReporterProcess reporter(setup);
+  setenv("NOTIFY_SOCKET", socket_path.c_str(), 1);
+  setenv("WATCHDOG_USEC", "600000", 1);
+  ASSERT_TRUE(reporter.Start().ok());
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
+  std::string received;
+  auto receive_until = [&](const std::string& what) {
+    char buffer[512];
+    while (received.find(what) == std::string::npos) {
+      const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+      if (n <= 0) return false;
+      received.append(buffer, static_cast<size_t>(n)).append("\n");
+    }
+    return true;
+  };
+  EXPECT_TRUE(receive_until("READY=1")) << received;
+  EXPECT_TRUE(receive_until("WATCHDOG=1")) << received;
+  ASSERT_EQ(kill(reporter.process()->pid(), SIGTERM), 0);
+  EXPECT_TRUE(receive_until("STOPPING=1")) << received;
+  EXPECT_EQ(reporter.Terminate().value_or(-1), 0);
+  close(fd);
 }
 
 TEST(ReporterBinaryTest, UnreachableMariaDbIsDegradedWithAClearError) {
