@@ -11,6 +11,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "hub/applier.h"
+#include "hub/auth_rate_limiter.h"
 #include "hub/hub_status.h"
 #include "hub/journal.h"
 #include "hub/node_auth.h"
@@ -80,6 +81,7 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
   hub->journal_ = *std::move(journal);
   hub->roster_ = std::make_unique<RosterStore>();
   hub->auth_ = std::make_unique<NodeAuthenticator>(config.node_token_hashes);
+  hub->limiter_ = std::make_unique<AuthRateLimiter>();
   hub->pool_ = std::make_unique<WorkerPool>(kWorkerThreads);
 
   // Everything the server's handlers read exists before it starts listening.
@@ -112,6 +114,7 @@ absl::Status HubServer::StartServer(const HubConfig& config) {
   deps.auth = auth_.get();
   deps.pool = pool_.get();
   deps.status = [this] { return Status(); };
+  deps.limiter = limiter_.get();
   service_ = std::make_unique<SyncHubService>(std::move(deps));
 
   grpc::EnableDefaultHealthCheckService(true);

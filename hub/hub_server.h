@@ -18,6 +18,7 @@
 namespace hsync::hub {
 
 class Applier;
+class AuthRateLimiter;
 class Journal;
 class NodeAuthenticator;
 class RosterPoller;
@@ -65,6 +66,7 @@ class HubServer {
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<RosterStore> roster_;
   std::unique_ptr<NodeAuthenticator> auth_;
+  std::unique_ptr<AuthRateLimiter> limiter_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<SyncHubService> service_;
   std::unique_ptr<grpc::Server> server_;

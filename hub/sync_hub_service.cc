@@ -31,10 +31,17 @@ class RefusedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 SyncHubService::SyncHubService(SyncHubServiceDeps deps) : deps_(std::move(deps)) {}
 
 absl::StatusOr<std::string> SyncHubService::Authenticate(const grpc::CallbackServerContext& context) {
+  if (deps_.limiter != nullptr && deps_.limiter->Blocked(context.peer())) {
+    return absl::ResourceExhaustedError(
+        "too many failed authentications from this address; try again in a minute");
+  }
   absl::StatusOr<std::string> node = deps_.auth->Authenticate(ClientMetadata(context, "authorization"));
   if (!node.ok()) {
-    absl::MutexLock lock(&mu_);
-    ++counters_.auth_failures;
+    {
+      absl::MutexLock lock(&mu_);
+      ++counters_.auth_failures;
+    }
+    if (deps_.limiter != nullptr) deps_.limiter->RecordFailure(context.peer());
   }
   return node;
 }

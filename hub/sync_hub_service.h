@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "hiddify_sync/v1/sync.grpc.pb.h"
+#include "hub/auth_rate_limiter.h"
 #include "hub/hub_status.h"
 #include "hub/journal.h"
 #include "hub/node_auth.h"
@@ -44,6 +45,8 @@ struct SyncHubServiceDeps {
   WorkerPool* pool = nullptr;  // runs journal commits and status queries
   // Builds the hub's status (may block on the journal); runs on the pool.
   std::function<absl::StatusOr<hiddify_sync::v1::HubStatus>()> status;
+  // Optional: refuses peers that failed to authenticate too often (RESOURCE_EXHAUSTED).
+  AuthRateLimiter* limiter = nullptr;
 };
 
 // Counters kept by the RPC layer (for status and metrics).

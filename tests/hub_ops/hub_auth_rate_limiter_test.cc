@@ -1,0 +1,71 @@
+// AuthRateLimiter: 10 failures within 60 s from one address block it for the
+// cool-down; other addresses and loopback are unaffected; the window and the
+// cool-down expire; memory stays bounded under a flood of addresses.
+#include "hub/auth_rate_limiter.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace hsync::hub {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
+
+TEST(PeerAddress, StripsThePortAndBrackets) {
+  EXPECT_EQ(PeerAddress("ipv4:192.0.2.7:51234"), "192.0.2.7");
+  EXPECT_EQ(PeerAddress("ipv6:[2001:db8::1]:443"), "2001:db8::1");
+  EXPECT_EQ(PeerAddress("unix:/run/x.sock"), "unix:/run/x.sock");
+}
+
+TEST(AuthRateLimiter, TenFailuresInAWindowBlockThatAddressForTheCoolDown) {
+  AuthRateLimiter limiter;
+  const std::string peer = "ipv4:192.0.2.7:1000";
+  for (int i = 0; i < 9; ++i) {
+    limiter.RecordFailure(absl::StrCat("ipv4:192.0.2.7:", 1000 + i), kT0 + absl::Seconds(i));
+    EXPECT_FALSE(limiter.Blocked(peer, kT0 + absl::Seconds(i)));
+  }
+  limiter.RecordFailure(peer, kT0 + absl::Seconds(9));
+  EXPECT_TRUE(limiter.Blocked("ipv4:192.0.2.7:9999", kT0 + absl::Seconds(10)));
+  EXPECT_FALSE(limiter.Blocked("ipv4:192.0.2.8:1000", kT0 + absl::Seconds(10)));
+  EXPECT_EQ(limiter.blocked_peers(kT0 + absl::Seconds(10)), 1u);
+  EXPECT_TRUE(limiter.Blocked(peer, kT0 + absl::Seconds(68)));
+  EXPECT_FALSE(limiter.Blocked(peer, kT0 + absl::Seconds(70)));
+  EXPECT_EQ(limiter.failures(), 10u);
+  EXPECT_EQ(limiter.blocked_calls(), 2u);
+  // After the cool-down the count starts afresh.
+  limiter.RecordFailure(peer, kT0 + absl::Seconds(71));
+  EXPECT_FALSE(limiter.Blocked(peer, kT0 + absl::Seconds(71)));
+}
+
+TEST(AuthRateLimiter, FailuresSpreadBeyondTheWindowDoNotBlock) {
+  AuthRateLimiter limiter;
+  for (int i = 0; i < 30; ++i) {
+    limiter.RecordFailure("ipv6:[2001:db8::5]:1", kT0 + absl::Seconds(7 * i));
+    EXPECT_FALSE(limiter.Blocked("ipv6:[2001:db8::5]:2", kT0 + absl::Seconds(7 * i)));
+  }
+}
+
+TEST(AuthRateLimiter, LoopbackIsCountedButNeverBlocked) {
+  AuthRateLimiter limiter;
+  for (int i = 0; i < 50; ++i) limiter.RecordFailure("ipv4:127.0.0.1:5", kT0);
+  EXPECT_FALSE(limiter.Blocked("ipv4:127.0.0.1:5", kT0));
+  EXPECT_FALSE(limiter.Blocked("ipv6:[::1]:5", kT0));
+  EXPECT_EQ(limiter.failures(), 50u);
+}
+
+TEST(AuthRateLimiter, AFloodOfAddressesStaysBounded) {
+  AuthRateLimits limits;
+  limits.max_tracked_peers = 100;
+  AuthRateLimiter limiter(limits);
+  for (int i = 0; i < 1000; ++i) {
+    limiter.RecordFailure(absl::StrCat("ipv4:10.0.", i / 256, ".", i % 256, ":1"), kT0);
+  }
+  EXPECT_EQ(limiter.failures(), 1000u);
+  // Old entries go once they are stale, so new addresses are tracked again.
+  for (int i = 0; i < 10; ++i) limiter.RecordFailure("ipv4:192.0.2.99:1", kT0 + absl::Minutes(5));
+  EXPECT_TRUE(limiter.Blocked("ipv4:192.0.2.99:1", kT0 + absl::Minutes(5)));
+}
+
+}  // namespace
+}  // namespace hsync::hub
