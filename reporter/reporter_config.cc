@@ -228,4 +228,16 @@ absl::StatusOr<ReporterConfig> ParseReporterConfig(const std::string& text,
   return ReadAll(*reader);
 }
 
+absl::StatusOr<StatusConfig> LoadStatusListen(const std::string& path) {
+  auto reader = ConfigReader::LoadFile(path);
+  if (!reader.ok()) return reader.status();
+  StatusConfig status;
+  status.listen = reader->GetString("status.listen", status.listen);
+  if (!IsLoopbackAddress(status.listen)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": status.listen: must be a loopback address"));
+  }
+  return status;
+}
+
 }  // namespace hsync::reporter

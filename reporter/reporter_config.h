@@ -83,6 +83,10 @@ absl::StatusOr<ReporterConfig> LoadReporterConfig(const std::string& path);
 absl::StatusOr<ReporterConfig> ParseReporterConfig(const std::string& text,
                                                    const std::string& source_name);
 
+// Only the [status] part, for the `status` subcommand (which must work even
+// when the hub or MySQL settings are broken).
+absl::StatusOr<StatusConfig> LoadStatusListen(const std::string& path);
+
 // True for 127.0.0.0/8, ::1 and "localhost" (with or without a port).
 bool IsLoopbackAddress(const std::string& host_port);
 
