@@ -1,0 +1,91 @@
+// How `hiddify-sync-reporter status` judges a status reply, and what it prints.
+#include "reporter/status_command.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "common/proto_time.h"
+
+namespace hsync::reporter {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class JudgeStatusTest : public ::testing::Test {
+ protected:
+  JudgeStatusTest() : now_(absl::FromUnixSeconds(1'800'000'000)) {
+    reply_.set_version("0.1.0");
+    reply_.set_node_id("child-1");
+    *reply_.mutable_started_at() = ToProtoTimestamp(now_ - absl::Hours(1));
+    reply_.set_hub_address("hub:7443");
+    reply_.set_hub_connected(true);
+    reply_.set_roster_stream_open(true);
+    *reply_.mutable_last_collect_at() = ToProtoTimestamp(now_ - absl::Seconds(10));
+  }
+  HealthVerdict Judge() { return JudgeStatus(reply_, now_, absl::Seconds(30)); }
+
+  absl::Time now_;
+  hiddify_sync::v1::ReporterStatusReply reply_;
+};
+
+TEST_F(JudgeStatusTest, HealthyWhenEverythingFlows) {
+  HealthVerdict v = Judge();
+  EXPECT_EQ(v.health, ReporterHealth::kHealthy);
+  EXPECT_THAT(v.reasons, IsEmpty());
+}
+
+TEST_F(JudgeStatusTest, EachProblemDegradesWithAReason) {
+  auto degraded_by = [&](auto change, const std::string& reason) {
+    hiddify_sync::v1::ReporterStatusReply saved = reply_;
+    change(reply_);
+    HealthVerdict v = Judge();
+    EXPECT_EQ(v.health, ReporterHealth::kDegraded) << reason;
+    ASSERT_FALSE(v.reasons.empty());
+    EXPECT_THAT(v.reasons[0], HasSubstr(reason));
+    reply_ = saved;
+  };
+  degraded_by([](auto& r) { r.set_hub_connected(false); }, "hub");
+  degraded_by([](auto& r) { r.set_roster_stream_open(false); }, "roster stream");
+  degraded_by([&](auto& r) { *r.mutable_last_collect_at() = ToProtoTimestamp(now_ - absl::Minutes(10)); },
+              "collect");
+  degraded_by([](auto& r) { r.clear_last_collect_at(); }, "no collect");
+  degraded_by([&](auto& r) {
+    r.set_outbox_reports(4);
+    *r.mutable_outbox_oldest_at() = ToProtoTimestamp(now_ - absl::Minutes(5));
+  }, "outbox");
+  degraded_by([](auto& r) {
+    r.set_apply_pending(true);
+    r.set_apply_failures(2);
+  }, "apply");
+  degraded_by([&](auto& r) {
+    r.set_last_error("boom");
+    *r.mutable_last_error_at() = ToProtoTimestamp(now_ - absl::Minutes(1));
+  }, "error");
+}
+
+TEST_F(JudgeStatusTest, OldErrorsAndAFreshOutboxAreFine) {
+  reply_.set_last_error("long ago");
+  *reply_.mutable_last_error_at() = ToProtoTimestamp(now_ - absl::Hours(2));
+  reply_.set_outbox_reports(1);
+  *reply_.mutable_outbox_oldest_at() = ToProtoTimestamp(now_ - absl::Seconds(2));
+  EXPECT_EQ(Judge().health, ReporterHealth::kHealthy);
+}
+
+TEST_F(JudgeStatusTest, PrintsTheFieldsAnOperatorNeeds) {
+  reply_.set_stream_id(42);
+  reply_.set_last_seq_written(7);
+  reply_.set_last_seq_acked(6);
+  reply_.set_guard_trips(1);
+  reply_.set_last_guard_reason("roster version 3 is empty while 5 local users exist");
+  std::ostringstream out;
+  PrintStatus(reply_, Judge(), now_, out);
+  EXPECT_THAT(out.str(), HasSubstr("node child-1: healthy"));
+  EXPECT_THAT(out.str(), HasSubstr("stream:         42, seq written 7, acked 6"));
+  EXPECT_THAT(out.str(), HasSubstr("1 trips, last: roster version 3 is empty"));
+}
+
+}  // namespace
+}  // namespace hsync::reporter
