@@ -10,10 +10,13 @@
 // history simply gets a fresh full update.
 //
 // Messages are handed out pre-encoded (EncodedMessage) as byte ranges of
-// shared immutable buffers: users live in ~1024 bucket buffers, each holding
+// shared immutable buffers: users live in 64 bucket buffers, each holding
 // the wire records of its users, and a full update is a header plus the
 // bucket buffers — hundreds of streams send the same roster without copying
-// it. Thread-safe.
+// it. A change copies only its bucket (1/64 of the roster: ~1.2 MB at
+// 100,000 users). Few, large buffers keep gRPC's per-stream bookkeeping small
+// (hub_memory_bench: 1024 buckets cost ~85 KB per open stream, 64 ~25 KB).
+// Thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -76,7 +79,7 @@ struct RosterChange {
 };
 
 struct RosterStoreOptions {
-  size_t buckets = 1024;
+  size_t buckets = 64;  // see the class comment
   // Deltas kept for streams that are behind; older ones -> full update.
   size_t history_max_updates = 4096;
   size_t history_max_bytes = 16u << 20;
