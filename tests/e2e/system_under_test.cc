@@ -1,0 +1,272 @@
+#include "tests/e2e/system_under_test.h"
+
+#include <cstdlib>
+#include <random>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/mariadb.h"
+#include "common/panel_time.h"
+#include "common/proto_time.h"
+#include "common/status_macros.h"
+#include "reporter/state_store.h"
+#include "tests/support/test_mariadb.h"
+
+namespace hsync::e2e {
+
+using hsync::testing::PanelsimOptions;
+using hsync::testing::PanelsimRunner;
+using hsync::testing::SharedMariaDb;
+
+uint64_t E2eSeed() {
+  if (const char* env = std::getenv("HSYNC_E2E_SEED"); env != nullptr) {
+    uint64_t seed = 0;
+    if (absl::SimpleAtoi(env, &seed)) return seed;
+  }
+  return std::random_device{}() % 1'000'000'000;
+}
+
+absl::StatusOr<std::unique_ptr<SystemUnderTest>> SystemUnderTest::Start(SystemOptions options) {
+  std::unique_ptr<SystemUnderTest> sut(new SystemUnderTest());
+  sut->options_ = std::move(options);
+  const SystemOptions& o = sut->options_;
+  std::mt19937_64 rng(o.seed);
+
+  PanelsimOptions parent;
+  parent.database = hsync::testing::UniqueDatabaseName("parent");
+  parent.demo_users = o.parent_users;
+  parent.extra_args = {"--seed", std::to_string(o.seed)};
+  ASSIGN_OR_RETURN(sut->parent_, PanelsimRunner::Start(std::move(parent)));
+
+  std::map<std::string, std::string> tokens;
+  for (int i = 0; i < o.children; ++i) {
+    tokens[absl::StrCat("child-", i + 1)] = absl::StrFormat("e2e-token-%d-%016x", i + 1, rng());
+  }
+  HubRunnerOptions hub;
+  hub.parent_url = sut->parent_->base_url();
+  hub.parent_api_key = sut->parent_->api_key();
+  hub.node_tokens = tokens;
+  hub.apply_interval = o.hub_apply_interval;
+  hub.max_apply_delay = o.max_apply_delay;
+  hub.roster_poll_interval = o.roster_poll_interval;
+  ASSIGN_OR_RETURN(sut->hub_, HubRunner::Start(std::move(hub)));
+
+  for (int i = 0; i < o.children; ++i) {
+    ChildNodeOptions child;
+    child.node_id = absl::StrCat("child-", i + 1);
+    child.token = tokens[child.node_id];
+    child.hub_port = sut->hub_->port();
+    child.traffic = o.traffic;
+    child.seed = rng() % 1'000'000'000 + 1;
+    child.collect_interval = o.collect_interval;
+    ASSIGN_OR_RETURN(auto node, ChildNode::Start(std::move(child)));
+    sut->children_.push_back(std::move(node));
+  }
+  sut->child_day_offset_.assign(static_cast<size_t>(o.children), 0);
+  sut->local_resets_.resize(static_cast<size_t>(o.children));
+  if (absl::Status roster = sut->WaitRosterConverged(absl::Seconds(60)); !roster.ok()) {
+    return absl::Status(roster.code(),
+                        absl::StrCat("initial roster: ", roster.message(), "\n", sut->Diagnostics()));
+  }
+  return sut;
+}
+
+SystemUnderTest::~SystemUnderTest() {
+  children_.clear();
+  hub_.reset();
+  parent_.reset();
+}
+
+absl::Status SystemUnderTest::RestartMariaDb(bool hard, absl::Duration down_for) {
+  RETURN_IF_ERROR(SharedMariaDb().Stop(hard));
+  absl::SleepFor(down_for);
+  return SharedMariaDb().StartAgain();
+}
+
+absl::Status SystemUnderTest::ResetOnChild(int i, const std::string& uuid) {
+  if (traffic_on_) RETURN_IF_ERROR(child(i).SetTraffic(false));
+  absl::Status reset = ResetWithStateLocked(i, uuid);
+  absl::Status resumed = traffic_on_ ? child(i).SetTraffic(true) : absl::OkStatus();
+  return reset.ok() ? resumed : reset;
+}
+
+absl::Status SystemUnderTest::ResetWithStateLocked(int i, const std::string& uuid) {
+  const size_t c = static_cast<size_t>(i);
+  ASSIGN_OR_RETURN(auto conn,
+                   MariaDbConnection::Connect(SharedMariaDb().Options(child(i).database())));
+  Transaction tx(*conn);
+  RETURN_IF_ERROR(tx.status());
+  // Collects (and roster applies) serialize on this lock: none runs until the
+  // reset is in, so the watermark read here is the last one before it.
+  hsync::reporter::StateStore state(child(i).reporter().options().state_database,
+                                    /*baseline_existing_usage=*/false);
+  RETURN_IF_ERROR(state.LockMeta(*conn).status());
+  ASSIGN_OR_RETURN(ResultSet usage, conn->Query(absl::StrCat(
+                                        "SELECT current_usage FROM user WHERE uuid = ",
+                                        conn->Quote(uuid))));
+  ASSIGN_OR_RETURN(ResultSet mark, conn->Query(absl::StrCat(
+                                       "SELECT reported_bytes FROM ", state.Table("watermark"),
+                                       " WHERE uuid = ", conn->Quote(uuid))));
+  uint64_t current = 0, reported = 0;
+  if (!usage.rows.empty()) (void)absl::SimpleAtoi(usage.rows[0][0].value_or("0"), &current);
+  if (!mark.rows.empty()) (void)absl::SimpleAtoi(mark.rows[0][0].value_or("0"), &reported);
+
+  const int offset = ++child_day_offset_[c];
+  const std::string today = FormatPanelDate(PanelToday() + offset);
+  ASSIGN_OR_RETURN(auto clock, child(i).panel().Control("POST", "/_sim/clock",
+                                                         absl::StrCat("{\"today\":\"", today, "\"}")));
+  if (clock.status != 200) {
+    return absl::InternalError(absl::StrCat("POST /_sim/clock -> ", clock.status, " ", clock.body));
+  }
+  ASSIGN_OR_RETURN(auto reset, child(i).panel().Control("POST", "/_sim/reset",
+                                                         absl::StrCat("{\"uuid\":\"", uuid, "\"}")));
+  if (reset.status != 200) {
+    return absl::InternalError(absl::StrCat("POST /_sim/reset -> ", reset.status, " ", reset.body));
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  if (current > reported) wiped_[uuid] += current - reported;
+  local_resets_[c].insert(uuid);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> SystemUnderTest::UsersWithUsage(int i) {
+  ASSIGN_OR_RETURN(auto conn,
+                   MariaDbConnection::Connect(SharedMariaDb().Options(child(i).database())));
+  ASSIGN_OR_RETURN(ResultSet rows, conn->Query("SELECT uuid FROM user WHERE current_usage > 0"));
+  std::vector<std::string> uuids;
+  for (const auto& row : rows.rows) uuids.push_back(row[0].value_or(""));
+  return uuids;
+}
+
+absl::Status SystemUnderTest::SetTraffic(bool enabled) {
+  traffic_on_ = enabled;
+  for (auto& child : children_) RETURN_IF_ERROR(child->SetTraffic(enabled));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UsageSnapshot> SystemUnderTest::Snapshot() {
+  UsageSnapshot snapshot;
+  snapshot.wiped = wiped_;
+  ASSIGN_OR_RETURN(snapshot.parent, ReadParentUsage(parent_->options().database));
+  for (auto& child : children_) {
+    ASSIGN_OR_RETURN(auto generated, child->Generated());
+    snapshot.generated.push_back(std::move(generated));
+  }
+  return snapshot;
+}
+
+absl::Status SystemUnderTest::StopTrafficAndDrain(absl::Duration timeout) {
+  RETURN_IF_ERROR(SetTraffic(false));
+  const absl::Time stopped = absl::Now();
+  const absl::Time deadline = stopped + timeout;
+  std::string waiting_for;
+  while (absl::Now() < deadline) {
+    waiting_for.clear();
+    for (auto& child : children_) {
+      auto status = child->reporter().Status();
+      if (!status.ok()) {
+        absl::StrAppend(&waiting_for, child->node_id(), ": ", status.status().message(), "; ");
+        continue;
+      }
+      if (FromProtoTimestamp(status->last_collect_at()) <= stopped) {
+        absl::StrAppend(&waiting_for, child->node_id(), ": no collect since the pause; ");
+      } else if (status->outbox_reports() > 0 ||
+                 status->last_seq_acked() != status->last_seq_written()) {
+        absl::StrAppend(&waiting_for, child->node_id(), ": outbox ", status->outbox_reports(),
+                        " reports, acked ", status->last_seq_acked(), " of ",
+                        status->last_seq_written(), "; ");
+      }
+    }
+    if (waiting_for.empty()) {
+      auto hub = hub_->Status();
+      if (!hub.ok()) {
+        waiting_for = std::string(hub.status().message());
+      } else if (hub->pending_users() > 0 || hub->pending_bytes() > 0) {
+        waiting_for = absl::StrCat("hub: ", hub->pending_users(), " users / ",
+                                   hub->pending_bytes(), " bytes pending");
+      } else {
+        return absl::OkStatus();
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("not drained after ",
+                                                  absl::FormatDuration(timeout), ": ", waiting_for));
+}
+
+absl::StatusOr<UsageComparison> SystemUnderTest::CompareWithBaseline(const UsageSnapshot& baseline) {
+  ASSIGN_OR_RETURN(UsageSnapshot now, Snapshot());
+  return CompareUsage(baseline, now);
+}
+
+absl::StatusOr<nlohmann::json> SystemUnderTest::ParentUsers() {
+  ASSIGN_OR_RETURN(auto response, parent_->Api("GET", "admin/user/"));
+  if (response.status == 404) return nlohmann::json::array();
+  if (response.status != 200) {
+    return absl::InternalError(absl::StrCat("parent GET user/ -> ", response.status));
+  }
+  try {
+    return nlohmann::json::parse(response.body);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InternalError(absl::StrCat("parent user list: ", e.what()));
+  }
+}
+
+absl::Status SystemUnderTest::WaitRosterConverged(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string differences;
+  while (true) {
+    differences.clear();
+    absl::StatusOr<nlohmann::json> parent = ParentUsers();
+    if (!parent.ok()) {
+      differences = std::string(parent.status().message());
+    } else {
+      for (int i = 0; i < child_count(); ++i) {
+        auto rows = child(i).Users();
+        if (!rows.ok()) {
+          absl::StrAppend(&differences, child(i).node_id(), ": ", rows.status().message(), "\n");
+          continue;
+        }
+        for (const std::string& d :
+             RosterDifferences(*parent, *rows, local_resets_[static_cast<size_t>(i)])) {
+          absl::StrAppend(&differences, child(i).node_id(), ": ", d, "\n");
+        }
+      }
+    }
+    if (differences.empty()) return absl::OkStatus();
+    if (absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  return absl::FailedPreconditionError(absl::StrCat("roster differs after ",
+                                                    absl::FormatDuration(timeout), ":\n",
+                                                    differences));
+}
+
+std::string SystemUnderTest::Diagnostics() {
+  std::string text;
+  if (auto hub = hub_->Status(); hub.ok()) {
+    absl::StrAppend(&text, "hub: pending ", hub->pending_users(), " users / ", hub->pending_bytes(),
+                    " B, patches ", hub->patches_total(), ", failing users ",
+                    hub->failing_users_size(), ", last parent error \"", hub->last_parent_error(),
+                    "\", orphaned ", hub->orphaned_bytes(), " B\n");
+  } else {
+    absl::StrAppend(&text, "hub: ", hub.status().message(), "\n");
+  }
+  absl::StrAppend(&text, "--- hub log (tail) ---\n", hub_->LogTail(2500), "\n");
+  for (auto& child : children_) {
+    if (auto st = child->reporter().Status(); st.ok()) {
+      absl::StrAppend(&text, child->node_id(), ": outbox ", st->outbox_reports(), ", seq ",
+                      st->last_seq_acked(), "/", st->last_seq_written(), ", hub connected ",
+                      st->hub_connected(), ", roster stream ", st->roster_stream_open(),
+                      ", last error \"", st->last_error(), "\"\n");
+    } else {
+      absl::StrAppend(&text, child->node_id(), ": ", st.status().message(), "\n");
+    }
+    absl::StrAppend(&text, "--- ", child->node_id(), " reporter log (tail) ---\n",
+                    child->reporter().LogTail(1500), "\n");
+  }
+  return text;
+}
+
+}  // namespace hsync::e2e

@@ -1,0 +1,113 @@
+// The whole hiddify-sync system on one machine, for end-to-end tests and
+// benchmarks: panelsim as the parent (demo users), the real hub (plaintext on
+// loopback, short apply delay and roster poll, journal in a temp dir), and N
+// children (ChildNode: panel database + panelsim generating traffic + TCP
+// proxy + real reporter). All databases live in SharedMariaDb().
+//
+// It offers the faults (SIGKILL/restart of each process, MariaDB restart;
+// proxies and panelsim control for the rest), traffic control, quiescence
+// ("everything generated has reached the parent") and the two invariants.
+// Call it from one thread (the test's main thread: processes started from
+// other threads die with them, PR_SET_PDEATHSIG).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tests/e2e/child_node.h"
+#include "tests/e2e/hub_runner.h"
+#include "tests/e2e/invariants.h"
+#include "tests/support/panelsim_runner.h"
+
+namespace hsync::e2e {
+
+struct SystemOptions {
+  int children = 3;
+  int parent_users = 40;  // panelsim demo users on the parent
+  ChildTraffic traffic;
+  std::string collect_interval = "5s";
+  std::string max_apply_delay = "1s";
+  std::string roster_poll_interval = "1s";
+  std::string hub_apply_interval = "200ms";
+  uint64_t seed = 1;
+};
+
+class SystemUnderTest {
+ public:
+  // Starts everything with traffic paused and waits until every child holds
+  // the parent's roster.
+  static absl::StatusOr<std::unique_ptr<SystemUnderTest>> Start(SystemOptions options);
+  ~SystemUnderTest();
+
+  const SystemOptions& options() const { return options_; }
+  hsync::testing::PanelsimRunner& parent() { return *parent_; }
+  HubRunner& hub() { return *hub_; }
+  int child_count() const { return static_cast<int>(children_.size()); }
+  ChildNode& child(int i) { return *children_[static_cast<size_t>(i)]; }
+
+  // --- faults -------------------------------------------------------------
+  void KillHub() { hub_->Kill(); }
+  absl::Status RestartHub() { return hub_->Restart(); }
+  void KillReporter(int i) { child(i).reporter().Kill(); }
+  absl::Status StartReporter(int i) { return child(i).reporter().Start(); }
+  // Stops the shared MariaDB (SIGKILL when `hard`, else a clean shutdown),
+  // waits `down_for`, starts it again on the same datadir.
+  absl::Status RestartMariaDb(bool hard, absl::Duration down_for);
+  // A periodic reset on child `i` of user `uuid`, as the panel does it on a
+  // new day: the child's clock moves one day on, then POST /_sim/reset. The
+  // panel never resets in the middle of its own traffic write, so traffic on
+  // that child pauses for the moment of the reset. The bytes the reset zeroes
+  // before any collect saw them cannot reach the parent (the panel discards
+  // them with the old period); they are measured exactly — the reset runs
+  // while the reporter's state lock is held, so no collect interleaves — and
+  // counted in Snapshot().wiped. Reset each (child, user) at most once
+  // between two collects.
+  absl::Status ResetOnChild(int i, const std::string& uuid);
+  // Users with current_usage > 0 in child `i`'s database.
+  absl::StatusOr<std::vector<std::string>> UsersWithUsage(int i);
+
+  // --- traffic ------------------------------------------------------------
+  // Starts/pauses the traffic generators of every child (paused after Start()).
+  absl::Status SetTraffic(bool enabled);
+
+  // --- invariants ---------------------------------------------------------
+  // Parent usage and bytes generated per child, now.
+  absl::StatusOr<UsageSnapshot> Snapshot();
+  // Pauses traffic, then waits until every reporter has collected after the
+  // pause and has an empty outbox, and the hub has nothing pending.
+  absl::Status StopTrafficAndDrain(absl::Duration timeout);
+  // The usage invariant between `baseline` and now (call when drained).
+  absl::StatusOr<UsageComparison> CompareWithBaseline(const UsageSnapshot& baseline);
+  // Waits until every child's users equal the parent's; the error lists the
+  // differences left at `timeout`.
+  absl::Status WaitRosterConverged(absl::Duration timeout);
+  // The parent's users as its API lists them.
+  absl::StatusOr<nlohmann::json> ParentUsers();
+  // Hub and reporter status and log tails, for failure messages.
+  std::string Diagnostics();
+
+ private:
+  SystemUnderTest() = default;
+  absl::Status ResetWithStateLocked(int i, const std::string& uuid);
+  SystemOptions options_;
+  std::unique_ptr<hsync::testing::PanelsimRunner> parent_;
+  std::unique_ptr<HubRunner> hub_;
+  std::vector<std::unique_ptr<ChildNode>> children_;
+  std::vector<int> child_day_offset_;              // days each child's clock is ahead
+  std::vector<std::set<std::string>> local_resets_;  // per child
+  std::map<std::string, uint64_t> wiped_;            // see ResetOnChild
+  bool traffic_on_ = false;
+};
+
+// A random seed unless HSYNC_E2E_SEED is set; printed by the callers.
+uint64_t E2eSeed();
+
+}  // namespace hsync::e2e
