@@ -11,9 +11,11 @@ namespace {
 using hiddify_sync::v1::HubStatus;
 using hiddify_sync::v1::NodeStatus;
 
-// Sets `*field` only for a known time, so "never" stays unset on the wire.
-void SetTime(absl::Time t, google::protobuf::Timestamp* field) {
-  if (t != absl::InfinitePast() && t != absl::InfiniteFuture()) *field = ToProtoTimestamp(t);
+// Sets the field (obtained from `mutable_field()`, which creates it) only for
+// a known time, so "never" stays unset on the wire.
+template <typename MutableField>
+void SetTime(absl::Time t, MutableField mutable_field) {
+  if (t != absl::InfinitePast() && t != absl::InfiniteFuture()) *mutable_field() = ToProtoTimestamp(t);
 }
 
 void FillNodes(const HubStatusInputs& in, HubStatus* out) {
@@ -25,22 +27,24 @@ void FillNodes(const HubStatusInputs& in, HubStatus* out) {
     node->set_node_id(id);
     const StreamState* latest = nullptr;
     uint64_t reports = 0;
+    uint64_t duplicates = 0;
     uint64_t bytes = 0;
     for (const StreamState& stream : in.streams) {
       if (stream.node_id != id) continue;
       reports += stream.reports;
+      duplicates += stream.duplicates;
       bytes += stream.bytes;
       if (latest == nullptr || stream.last_report_at > latest->last_report_at) latest = &stream;
     }
     if (latest != nullptr) {
-      SetTime(latest->last_report_at, node->mutable_last_report_at());
+      SetTime(latest->last_report_at, [&] { return node->mutable_last_report_at(); });
       node->set_stream_id(latest->stream_id);
       node->set_last_seq(latest->last_seq);
     }
     node->set_reports_accepted(reports);
+    node->set_duplicates(duplicates);
     node->set_bytes_accepted(bytes);
     if (auto it = in.live.find(id); it != in.live.end()) {
-      node->set_duplicates(it->second.duplicates);
       node->set_roster_stream_open(it->second.open_roster_streams > 0);
       node->set_roster_version_sent(it->second.roster_version_sent);
     }
@@ -53,10 +57,10 @@ void FillParent(const HubStatusInputs& in, HubStatus* out) {
   const absl::Time poller_error_at = in.poller.last_error_at;
   if (applier_error_at >= poller_error_at && !in.applier.last_parent_error.empty()) {
     out->set_last_parent_error(in.applier.last_parent_error);
-    SetTime(applier_error_at, out->mutable_last_parent_error_at());
+    SetTime(applier_error_at, [&] { return out->mutable_last_parent_error_at(); });
   } else if (!in.poller.last_error.empty()) {
     out->set_last_parent_error(in.poller.last_error);
-    SetTime(poller_error_at, out->mutable_last_parent_error_at());
+    SetTime(poller_error_at, [&] { return out->mutable_last_parent_error_at(); });
   }
   // Reachable when the most recent contact (success or failure) succeeded.
   const absl::Time poller_seen = std::max(in.poller.last_attempt_at, in.poller.last_success_at);
@@ -75,15 +79,15 @@ void FillParent(const HubStatusInputs& in, HubStatus* out) {
 HubStatus BuildHubStatus(const HubStatusInputs& in) {
   HubStatus out;
   out.set_version(in.version);
-  SetTime(in.started_at, out.mutable_started_at());
+  SetTime(in.started_at, [&] { return out.mutable_started_at(); });
   FillNodes(in, &out);
 
   out.set_pending_users(in.journal.pending_users);
   out.set_pending_bytes(in.journal.pending_bytes);
   out.set_journal_reports(in.journal.reports);
-  SetTime(in.journal.oldest_pending_at, out.mutable_oldest_pending_at());
+  SetTime(in.journal.oldest_pending_at, [&] { return out.mutable_oldest_pending_at(); });
 
-  SetTime(in.applier.last_apply_at, out.mutable_last_apply_at());
+  SetTime(in.applier.last_apply_at, [&] { return out.mutable_last_apply_at(); });
   out.set_bytes_applied_total(in.journal.bytes_applied_total);
   out.set_patches_total(in.applier.patches_total);
   for (const FailingUserInfo& failing : in.applier.failing_users) {
@@ -92,13 +96,13 @@ HubStatus BuildHubStatus(const HubStatusInputs& in) {
     user->set_pending_bytes(failing.pending_bytes);
     user->set_consecutive_failures(failing.consecutive_failures);
     user->set_last_error(failing.last_error);
-    SetTime(failing.next_attempt_at, user->mutable_next_attempt_at());
+    SetTime(failing.next_attempt_at, [&] { return user->mutable_next_attempt_at(); });
   }
   FillParent(in, &out);
 
   out.set_roster_version(in.roster_version);
   out.set_roster_size(in.roster_size);
-  SetTime(in.roster_fetched_at, out.mutable_roster_fetched_at());
+  SetTime(in.roster_fetched_at, [&] { return out.mutable_roster_fetched_at(); });
   out.set_roster_watchers(in.roster_watchers);
 
   out.set_orphaned_bytes(in.journal.orphaned_bytes);

@@ -16,9 +16,9 @@
 
 namespace hsync::hub {
 
-// What the RPC layer knows about a node since the hub started.
+// What the RPC layer knows about a node since the hub started (durable
+// counts such as duplicates come from the journal's streams).
 struct NodeLiveState {
-  uint64_t duplicates = 0;         // reports acked without change
   uint64_t rejected = 0;           // reports refused (invalid, wrong node)
   uint32_t open_roster_streams = 0;
   uint64_t roster_version_sent = 0;  // highest version written to any of its streams
@@ -42,7 +42,7 @@ struct HubStatusInputs {
 // One NodeStatus per node that is configured, has journaled streams or has
 // an open stream, sorted by node id. A node with several streams shows the
 // most recently reporting one (stream_id, last_seq, last_report_at) and the
-// sums of reports and bytes over all of them. Parent reachability and the last
+// sums of reports, duplicates and bytes over all of them. Parent reachability and the last
 // parent error come from whichever of applier and poller spoke to the parent
 // most recently.
 hiddify_sync::v1::HubStatus BuildHubStatus(const HubStatusInputs& inputs);

@@ -102,7 +102,6 @@ grpc::ServerUnaryReactor* SyncHubService::ReportUsage(grpc::CallbackServerContex
       absl::MutexLock lock(&mu_);
       if (result->duplicate) {
         ++counters_.duplicates;
-        ++live_[node_id].duplicates;
       } else {
         ++counters_.reports_accepted;
       }
