@@ -187,8 +187,8 @@ TEST_F(OutboxSenderTest, BackgroundThreadSendsWhenWoken) {
   TrafficAndCollect(2'000'000);
   sender->Wake();
   EXPECT_TRUE(hsync::testing::WaitFor([&] { return hub->Accepted().size() == 2; }, absl::Seconds(5)));
+  EXPECT_TRUE(hsync::testing::WaitFor([&] { return child_.Outbox().empty(); }, absl::Seconds(5)));
   sender->Stop();
-  EXPECT_TRUE(child_.Outbox().empty());
 }
 
 }  // namespace
