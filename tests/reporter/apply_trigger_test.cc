@@ -70,11 +70,12 @@ TEST(ApplyTriggerTest, ABurstOfRequestsRunsOnceAfterTheDebounce) {
   StatusBoard board;
   ApplyTriggerOptions options = UrlOptions(endpoint.url());
   options.api_key = "local-admin-key";
+  options.debounce = absl::Seconds(1);
   ApplyTrigger trigger(options, &board);
   trigger.Start();
   for (int i = 0; i < 5; ++i) trigger.Request();
   EXPECT_TRUE(board.Snapshot().apply_pending());
-  absl::SleepFor(absl::Milliseconds(100));
+  absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(endpoint.calls(), 0);  // still inside the debounce window
   ASSERT_TRUE(WaitFor([&] { return endpoint.calls() == 1; }, absl::Seconds(5)));
   ASSERT_TRUE(WaitFor([&] { return !board.Snapshot().apply_pending(); }, absl::Seconds(5)));
