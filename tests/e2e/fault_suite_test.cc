@@ -6,8 +6,9 @@
 // everything drained and checks, to the byte, that every user's usage
 // increase on the parent equals the bytes generated for it on all children,
 // and that every child's users equal the parent's.
-// HSYNC_E2E_TRIALS=N runs N trials per test (default 1). Longer random runs:
-// the e2e_soak binary.
+// HSYNC_E2E_TRIALS=N runs N trials per test (default 2 for the process kills,
+// 1 for the rest, to keep the suite within a few minutes). Longer random
+// runs: the e2e_soak binary.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -15,16 +16,18 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "tests/e2e/fault_trials.h"
 #include "tests/e2e/system_under_test.h"
 
 namespace hsync::e2e {
 namespace {
 
-int TrialsPerTest() {
-  int trials = 1;
+// HSYNC_E2E_TRIALS overrides every test's default number of trials.
+int TrialsPerTest(int default_trials) {
+  int trials = default_trials;
   if (const char* env = std::getenv("HSYNC_E2E_TRIALS"); env != nullptr) {
-    if (!absl::SimpleAtoi(env, &trials) || trials < 1) trials = 1;
+    if (!absl::SimpleAtoi(env, &trials) || trials < 1) trials = default_trials;
   }
   return trials;
 }
@@ -42,16 +45,19 @@ SystemOptions DefaultSystem(uint64_t seed) {
 }
 
 // Starts a system, runs the trials of `kind`, prints the summary line.
-void RunTrials(FaultKind kind, SystemOptions options) {
+void RunTrials(FaultKind kind, SystemOptions options, int default_trials = 1) {
   const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
   std::printf("[fault-suite] %s: seed %llu (HSYNC_E2E_SEED=%llu repeats the random choices)\n",
               test.c_str(), static_cast<unsigned long long>(options.seed),
               static_cast<unsigned long long>(options.seed));
   std::fflush(stdout);
+  const absl::Time start = absl::Now();
   auto sut = SystemUnderTest::Start(options);
   ASSERT_TRUE(sut.ok()) << sut.status();
+  std::printf("[fault-suite] %s: system up in %.1f s\n", test.c_str(),
+              absl::ToDoubleSeconds(absl::Now() - start));
   FaultTrials trials(sut->get(), options.seed);
-  const int n = TrialsPerTest();
+  const int n = TrialsPerTest(default_trials);
   for (int i = 0; i < n; ++i) {
     const absl::Status result = trials.Run(kind);
     ASSERT_TRUE(result.ok()) << "trial " << i + 1 << " of " << n << " (seed " << options.seed
@@ -63,18 +69,18 @@ void RunTrials(FaultKind kind, SystemOptions options) {
   EXPECT_GT(trials.totals().bytes_checked, 0u) << "no traffic was generated: the test checked nothing";
 }
 
-TEST(FaultSuite, HubSigkillAndRestart) { RunTrials(FaultKind::kHubKill, DefaultSystem(E2eSeed())); }
+TEST(FaultSuite, HubSigkillAndRestart) { RunTrials(FaultKind::kHubKill, DefaultSystem(E2eSeed()), 2); }
 
 TEST(FaultSuite, ReporterSigkillAndRestart) {
-  RunTrials(FaultKind::kReporterKill, DefaultSystem(E2eSeed()));
+  RunTrials(FaultKind::kReporterKill, DefaultSystem(E2eSeed()), 2);
 }
 
 TEST(FaultSuite, HubAndReporterSigkillAtOnce) {
-  RunTrials(FaultKind::kHubAndReporterKill, DefaultSystem(E2eSeed()));
+  RunTrials(FaultKind::kHubAndReporterKill, DefaultSystem(E2eSeed()), 2);
 }
 
 TEST(FaultSuite, KilledProcessesRestartAfterRandomDelays) {
-  RunTrials(FaultKind::kDelayedRestart, DefaultSystem(E2eSeed()));
+  RunTrials(FaultKind::kDelayedRestart, DefaultSystem(E2eSeed()), 2);
 }
 
 TEST(FaultSuite, ParentErrorsTimeoutsAndDrops) {

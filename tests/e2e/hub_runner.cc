@@ -35,8 +35,9 @@ std::shared_ptr<grpc::Channel> MakeE2eChannel(const std::string& target) {
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  // gRPC also takes this as the time one connection attempt may last.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -93,6 +94,9 @@ absl::Status HubRunner::Launch() {
     if (!process_->Running()) {
       return absl::InternalError(absl::StrCat("hub exited during start; log:\n", LogTail()));
     }
+    // A fresh channel per attempt: one that saw "connection refused" while
+    // the hub was starting kept failing for seconds after it listened.
+    channel_ = MakeE2eChannel(target());
     if (Status(absl::Milliseconds(500)).ok()) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(50));
   }
