@@ -154,7 +154,21 @@ bool ReporterDaemon::EnsureState() {
     r.set_last_seq_written(state->next_seq - 1);
     r.set_last_seq_acked(state->last_acked_seq);
   });
+  PublishOutboxStats();
   return true;
+}
+
+void ReporterDaemon::PublishOutboxStats() {
+  // The sender publishes after every send; the collector after every write,
+  // so status never shows an empty outbox while a written report waits.
+  auto stats = store_.Stats(*collect_conn_);
+  if (!stats.ok()) return;
+  board_.Update([&](auto& r) {
+    r.set_outbox_reports(stats->reports);
+    r.set_outbox_bytes(stats->bytes);
+    if (stats->reports == 0) r.clear_outbox_oldest_at();
+    else *r.mutable_outbox_oldest_at() = ToProtoTimestamp(stats->oldest_at);
+  });
 }
 
 void ReporterDaemon::CollectLoop() {
@@ -196,6 +210,7 @@ bool ReporterDaemon::CollectOnce() {
     return false;
   }
   const absl::Duration took = absl::Now() - started;
+  if (result->last_seq > 0) PublishOutboxStats();
   board_.Update([&](auto& r) {
     *r.mutable_last_collect_at() = ToProtoTimestamp(started);
     r.set_last_collect_millis(static_cast<uint64_t>(absl::ToInt64Milliseconds(took)));

@@ -46,6 +46,7 @@ class ReporterDaemon {
   void CollectLoop();
   bool EnsureState();  // true once the schema exists
   bool CollectOnce();  // true on success
+  void PublishOutboxStats();
   bool WaitOrStop(absl::Duration d);  // true when asked to stop
 
   ReporterConfig config_;

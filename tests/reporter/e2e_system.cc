@@ -234,8 +234,12 @@ absl::Status E2eSystem::WaitSettled(absl::Time since, absl::Duration timeout) {
           return false;
         }
         last = absl::StrCat("last collect ", absl::FormatTime(FromProtoTimestamp(r->last_collect_at())),
+                            ", seq written ", r->last_seq_written(), ", acked ", r->last_seq_acked(),
                             ", outbox ", r->outbox_reports(), ", hub pending ", h->pending_bytes());
-        return FromProtoTimestamp(r->last_collect_at()) > since && r->outbox_reports() == 0 &&
+        // Every report written (by a collect that started after `since`) is
+        // acknowledged, and the hub has applied everything it acknowledged.
+        return FromProtoTimestamp(r->last_collect_at()) > since &&
+               r->last_seq_acked() >= r->last_seq_written() && r->outbox_reports() == 0 &&
                h->pending_bytes() == 0 && h->pending_users() == 0;
       },
       timeout);
@@ -263,8 +267,10 @@ absl::Status E2eSystem::CheckExact(const std::map<std::string, uint64_t>& before
     if (increase != gen) absl::StrAppend(&differences, "\n  ", uuid, ": generated ", gen, ", parent +", increase);
   }
   if (!differences.empty() || total_generated == 0) {
+    std::string hub_view = "hub status unavailable";
+    if (auto h = hub_->Status(); h.ok()) hub_view = h->ShortDebugString();
     return absl::InternalError(absl::StrCat("generated ", total_generated, " bytes, parent increased by ",
-                                            total_increase, differences));
+                                            total_increase, differences, "\nhub: ", hub_view));
   }
   return absl::OkStatus();
 }

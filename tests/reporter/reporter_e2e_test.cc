@@ -73,15 +73,20 @@ class ReporterE2eTest : public ::testing::Test {
 TEST_F(ReporterE2eTest, BytesArriveExactlyWithReadModifyWriteGapAndResets) {
   ASSERT_NO_FATAL_FAILURE(StartSystem());
   RunTraffic(absl::Seconds(6));
-  // The panel's periodic reset, at a moment when everything was collected:
-  // usage drops below the watermark.
+  // The panel's reset, at a moment when everything was collected, on the day
+  // of the current last_reset_time: only "usage fell below the watermark"
+  // shows it, so a collect must see it before usage climbs past the old
+  // watermark (a real panel always moves last_reset_time; see README).
   ASSERT_TRUE(sys_->WaitSettled(absl::Now(), absl::Seconds(60)).ok());
   std::vector<std::string> used = UsersWithUsage();
   ASSERT_GE(used.size(), 2u);
   for (size_t i = 0; i < 2; ++i) {
     auto r = sys_->child().Control("POST", "/_sim/reset", absl::StrCat(R"({"uuid":")", used[i], R"("})"));
     ASSERT_TRUE(r.ok() && r->status == 200);
+    r = sys_->child().Control("POST", "/_sim/add_traffic", absl::StrCat(R"({"uuid":")", used[i], R"(","bytes":12345})"));
+    ASSERT_TRUE(r.ok() && r->status == 200);
   }
+  ASSERT_TRUE(sys_->WaitSettled(absl::Now(), absl::Seconds(60)).ok());
   RunTraffic(absl::Seconds(6));
   // A reset on a new day (last_reset_time moves), after which usage climbs
   // past the old watermark before the next collect.

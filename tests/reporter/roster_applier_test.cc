@@ -406,5 +406,26 @@ TEST_F(RosterApplierTest, WritingLastResetTimeIsNotMistakenForAReset) {
   EXPECT_EQ(r->bytes_reported, 2'000'000u);
 }
 
+TEST_F(RosterApplierTest, ALocalResetHiddenByTheRostersLastResetTimeIsStillCounted) {
+  const std::string a = RandomUuid();
+  User u = MakeUser(a);  // last_reset_time 2024-03-01 on the parent
+  Apply(Full(1, {u}));
+  child_.SetUsage(a, 40'000'000);
+  CollectOptions collect;
+  collect.node_id = "n";
+  collect.panel_database = child_.panel_db();
+  Collector collector(&store_, collect);
+  ASSERT_TRUE(collector.CollectOnce(child_.conn(), absl::Now()).ok());  // 40 MB reported
+  // The child panel resets the user (new date) and 55 MB arrive, more than the
+  // watermark; before the next collect the roster writes the parent's date back.
+  child_.Exec(absl::StrCat("UPDATE ", child_.UserTable(),
+                           " SET current_usage = 55000000, last_reset_time = '2024-04-01' WHERE uuid = '", a, "'"));
+  u.set_last_reset_time("2024-03-31 00:00:00");
+  EXPECT_EQ(Apply(Delta(2, {u})).updated, 1u);
+  auto r = collector.CollectOnce(child_.conn(), absl::Now());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bytes_reported, 55'000'000u);  // all of it, not 55 - 40
+}
+
 }  // namespace
 }  // namespace hsync::reporter
