@@ -170,8 +170,9 @@ TEST_F(JournalTest, CompletionAndNewBytesOfOneUserInOneBatchBothCount) {
   std::thread busy([&] { MustAccept(big_report); });
   absl::SleepFor(absl::Milliseconds(20));
   std::vector<std::thread> threads;
-  for (uint64_t seq = 2; seq <= 6; ++seq) {
-    threads.emplace_back([&, seq] { MustAccept(MakeReport("n", 1, seq, {{a, 7}})); });
+  // Five nodes (one report each: seqs of one stream must arrive in order).
+  for (int node = 2; node <= 6; ++node) {
+    threads.emplace_back([&, node] { MustAccept(MakeReport(absl::StrCat("n", node), 1, 1, {{a, 7}})); });
   }
   threads.emplace_back([&] { EXPECT_TRUE(journal_->CompleteIntent(a, 100).ok()); });
   for (auto& t : threads) t.join();
