@@ -83,7 +83,13 @@ struct WriterStatements {
                   "created_at) VALUES(?1, ?2, ?3, ?4, ?5)");
     HSYNC_PREPARE(delete_intent, "DELETE FROM intents WHERE uuid = ?1");
     HSYNC_PREPARE(select_pending_bytes, "SELECT bytes FROM pending WHERE uuid = ?1");
-    HSYNC_PREPARE(subtract_pending, "UPDATE pending SET bytes = bytes - ?2 WHERE uuid = ?1");
+    // Bytes left after an apply arrived while its PATCH was under way: they are
+    // no older than the intent, so their age restarts there (otherwise the user
+    // would look overdue again at once and get a PATCH every cycle).
+    HSYNC_PREPARE(subtract_pending,
+                  "UPDATE pending SET bytes = bytes - ?2, first_pending_at = max(first_pending_at, "
+                  "coalesce((SELECT created_at FROM intents WHERE uuid = ?1), first_pending_at)) "
+                  "WHERE uuid = ?1");
     HSYNC_PREPARE(delete_empty_pending, "DELETE FROM pending WHERE uuid = ?1 AND bytes = 0");
     HSYNC_PREPARE(upsert_orphan,
                   "INSERT INTO orphans(uuid, bytes, first_at, last_at) VALUES(?1, ?2, ?3, ?3) "

@@ -180,6 +180,25 @@ TEST_F(JournalTest, CompletionAndNewBytesOfOneUserInOneBatchBothCount) {
   EXPECT_EQ(PendingMap()[a], 35u);
 }
 
+// Bytes that arrived while a PATCH was under way are no older than its intent:
+// after completion their age restarts at the intent, so the user is not due at once.
+TEST_F(JournalTest, BytesLeftAfterCompletionAreDatedFromTheIntent) {
+  const std::string a = TestUuid(1);
+  MustAccept(MakeReport("n", 1, 1, {{a, 100}}));
+  auto before = journal_->PendingUsers();
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 1u);
+  const absl::Time intent_at = (*before)[0].first_pending_at + absl::Hours(1);
+  ASSERT_TRUE(journal_->RecordIntent({a, 0, 100, 100, intent_at}).ok());
+  MustAccept(MakeReport("n", 1, 2, {{a, 7}}));
+  ASSERT_TRUE(journal_->CompleteIntent(a, 100).ok());
+  auto after = journal_->PendingUsers();
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].bytes, 7u);
+  EXPECT_EQ((*after)[0].first_pending_at, intent_at);
+}
+
 TEST_F(JournalTest, PendingSumsAcrossNodesKeepLatestLastOnlineAndOldestArrival) {
   const std::string a = TestUuid(1);
   const absl::Time t1 = absl::FromUnixSeconds(1'700'000'000);
