@@ -6,7 +6,7 @@
 // calls per cycle, and the time from "user blocked on the parent" to
 // "disabled on every child".
 //   e2e_old_vs_new_bench [--seconds 60] [--children 2,5,10] [--seed N]
-//                        [--parent-latency-ms 10] [--parent-error-rate 0.01]
+//                        [--parent-latency-ms 10] [--parent-error-rate 0]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,7 +45,7 @@ struct BenchConfig {
   int seconds = 60;
   int parent_users = 40;
   int parent_latency_ms = 10;
-  double parent_error_rate = 0.01;
+  double parent_error_rate = 0;
   absl::Duration old_cycle = absl::Seconds(10);
   ChildTraffic traffic;
   uint64_t seed = 1;
@@ -215,9 +215,22 @@ absl::StatusOr<RunResult> RunOld(const BenchConfig& config, int n) {
   }
   ASSIGN_OR_RETURN(const UsageSnapshot after, snapshot());
   result.usage = CompareUsage(baseline, after);
-  uint64_t failed = 0;
-  for (auto& client : clients) failed += client->stats().failed_cycles;
-  result.note = absl::StrCat(failed, " cycles with a failed send (nothing zeroed)");
+  uint64_t failed = 0, sent = 0;
+  for (auto& client : clients) {
+    failed += client->stats().failed_cycles;
+    sent += client->stats().bytes_sent;
+  }
+  // Where the difference comes from, in aggregate: what the tool PATCHed on
+  // top of the parent's value vs what the parent gained (collisions of two
+  // children's GET-then-PATCH), and vs what the panels generated (the SET 0
+  // race and resends after a failed cycle).
+  const auto signed_mb = [](int64_t b) { return absl::StrFormat("%+.1f MB", static_cast<double>(b) / 1e6); };
+  result.note = absl::StrCat(
+      "the tool added ", Bytes(sent), ": child side (SET 0 race, resends) ",
+      signed_mb(static_cast<int64_t>(sent) - static_cast<int64_t>(result.usage.generated_bytes)),
+      ", parent read-modify-write collisions ",
+      signed_mb(static_cast<int64_t>(result.usage.parent_increase_bytes) - static_cast<int64_t>(sent)),
+      "; ", failed, " cycles with a failed send (nothing zeroed)");
   return result;
 }
 
