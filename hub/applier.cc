@@ -116,6 +116,10 @@ struct Applier::Impl {
     const absl::Time next = f.backoff.RecordFailure(now);
     f.last_error = std::string(status.message());
     if (pending_bytes > 0) f.pending_bytes = pending_bytes;
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      ++stats.apply_errors;
+    }
     if (WorthLogging(f.backoff.failures())) {
       LogWarning(absl::StrCat("applier: user ", uuid, " failed ", f.backoff.failures(),
                               " time(s) in a row, next attempt in ",
@@ -203,7 +207,11 @@ struct Applier::Impl {
     for (const DueUser& d : due) {
       if (interrupt != nullptr && interrupt->load()) break;  // Stop(): the user in flight is done
       ParentCallTally tally;
+      const absl::Time step_start = absl::Now();
       UserStepResult r = ApplyPendingUser(*journal, *parent, d.pending, tally);
+      if (hooks.on_user_applied) {
+        hooks.on_user_applied(absl::Now() - step_start, r.outcome == Outcome::kApplied);
+      }
       AddTally(tally);
       if (r.patched.has_value() && hooks.on_user_patched) hooks.on_user_patched(*r.patched);
       switch (r.outcome) {

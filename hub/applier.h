@@ -47,6 +47,7 @@ struct ApplierStats {
   uint64_t patches_total = 0;
   uint64_t patch_failures = 0;
   uint64_t gets_total = 0;
+  uint64_t apply_errors = 0;  // failed attempts to apply or resolve one user
   // False until the parent answered once; false after a transport failure
   // (refused, reset, timeout), true again after any HTTP answer.
   bool parent_reachable = false;
@@ -61,6 +62,9 @@ struct ApplierHooks {
   std::function<std::optional<hiddify_sync::v1::User>(const std::string& uuid)> lookup_user;
   // Called with every user object the parent answered a PATCH with.
   std::function<void(const hiddify_sync::v1::User&)> on_user_patched;
+  // Called after every attempt to apply one user's pending bytes (its GET and
+  // PATCH), with how long it took and whether the bytes reached the parent.
+  std::function<void(absl::Duration took, bool applied)> on_user_applied;
 };
 
 // Each cycle: resolve open intents (of users not in backoff), read pending

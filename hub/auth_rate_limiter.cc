@@ -1,5 +1,8 @@
 #include "hub/auth_rate_limiter.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
 #include "hub/node_auth.h"
 
 namespace hsync::hub {
@@ -44,6 +47,10 @@ void AuthRateLimiter::RecordFailure(std::string_view grpc_peer, absl::Time now) 
   }
   if (++state.failures_in_window >= limits_.max_failures) {
     state.blocked_until = now + limits_.cool_down;
+    LogWarning(absl::StrCat("auth: blocking ", PeerAddress(grpc_peer), " for ",
+                            absl::FormatDuration(limits_.cool_down), " after ",
+                            state.failures_in_window, " failed authentications within ",
+                            absl::FormatDuration(limits_.window)));
     state.window_start = absl::InfinitePast();  // a fresh count after the cool-down
     state.failures_in_window = 0;
   }

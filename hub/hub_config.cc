@@ -142,6 +142,22 @@ void ReadJournalApplyRoster(ConfigReader& reader, HubConfig& config) {
                                                    absl::Seconds(1), absl::Hours(24));
 }
 
+void ReadMetrics(ConfigReader& reader, HubConfig& config) {
+  config.metrics_listen = reader.GetString("metrics.listen", config.metrics_listen);
+  if (config.metrics_listen.empty()) return;  // off
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(config.metrics_listen, &host, &port)) {
+    reader.AddError("metrics.listen",
+                    absl::StrCat("must be \"host:port\", \"[ipv6]:port\" or \"\" (off), got \"",
+                                 config.metrics_listen, "\""));
+  } else if (!IsLoopbackHost(host)) {
+    config.warnings.push_back(absl::StrCat(
+        "metrics.listen = \"", config.metrics_listen,
+        "\" is not loopback: node names and traffic totals are readable from the network"));
+  }
+}
+
 void ReadNodes(ConfigReader& reader, HubConfig& config) {
   std::map<std::string, std::string> node_by_hash;
   for (const std::string& node_id : reader.TableKeys("nodes")) {
@@ -181,6 +197,7 @@ absl::StatusOr<HubConfig> ReadConfig(ConfigReader reader) {
   ReadParent(reader, config);
   ReadJournalApplyRoster(reader, config);
   ReadNodes(reader, config);
+  ReadMetrics(reader, config);
   if (absl::Status status = reader.Finish(); !status.ok()) return status;
   return config;
 }

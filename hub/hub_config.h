@@ -25,6 +25,8 @@
 //     urgent_margin_bytes = 104857600  bytes within this of the quota are PATCHed at once
 //   [roster]
 //     poll_interval = "30s"            how often the parent's user list is read
+//   [metrics]
+//     listen = "127.0.0.1:7445"        Prometheus /metrics over HTTP ("" = off; non-loopback warned)
 //   [nodes]                            one line per child: <node_id> = "sha256:<hex>"
 //     <node_id> = "sha256:<64 hex digits of sha256(token)>"
 #pragma once
@@ -64,6 +66,7 @@ struct HubConfig {
   absl::Duration keep_reports = absl::Hours(7 * 24);
   ApplierOptions apply;
   absl::Duration roster_poll_interval = absl::Seconds(30);
+  std::string metrics_listen = "127.0.0.1:7445";  // "" = no /metrics
   // node_id -> "sha256:<hex>" of the node's token.
   std::map<std::string, std::string> node_token_hashes;
   // Things that are allowed but risky (plaintext off loopback, no TLS

@@ -9,9 +9,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/metric_families.h"
+#include "common/metrics_endpoint.h"
 #include "common/status_macros.h"
 #include "hub/applier.h"
 #include "hub/auth_rate_limiter.h"
+#include "hub/hub_metrics.h"
 #include "hub/hub_status.h"
 #include "hub/journal.h"
 #include "hub/node_auth.h"
@@ -84,13 +87,23 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
   hub->limiter_ = std::make_unique<AuthRateLimiter>();
   hub->pool_ = std::make_unique<WorkerPool>(kWorkerThreads);
 
+  hub->instruments_ = std::make_unique<HubInstruments>();
+  HubInstruments* instruments = hub->instruments_.get();
+
   // Everything the server's handlers read exists before it starts listening.
-  ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> applier_parent, ParentClient::Create(config.parent));
-  ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> poller_parent, ParentClient::Create(config.parent));
+  ParentClientOptions parent_options = config.parent;
+  parent_options.on_call = [instruments](const ParentCallRecord& call) {
+    instruments->ParentCall(call);
+  };
+  ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> applier_parent, ParentClient::Create(parent_options));
+  ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> poller_parent, ParentClient::Create(parent_options));
   RosterStore* roster = hub->roster_.get();
   ApplierHooks hooks;
   hooks.lookup_user = [roster](const std::string& uuid) { return roster->Lookup(uuid); };
   hooks.on_user_patched = [roster](const hiddify_sync::v1::User& user) { roster->Upsert(user); };
+  hooks.on_user_applied = [instruments](absl::Duration took, bool applied) {
+    instruments->UserApplied(took, applied);
+  };
   hub->applier_ = std::make_unique<Applier>(hub->journal_.get(), std::move(applier_parent),
                                             std::move(hooks), config.apply);
   hub->poller_ = std::make_unique<RosterPoller>(std::move(poller_parent), roster,
@@ -102,8 +115,36 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
     return absl::Status(started.code(), absl::StrCat("applier: ", started.message()));
   }
   hub->poller_->Start();
+  if (!config.metrics_listen.empty()) hub->StartMetrics(config.metrics_listen);
   return hub;
 }
+
+void HubServer::StartMetrics(const std::string& listen) {
+  auto snapshot = [this] {
+    absl::StatusOr<hiddify_sync::v1::HubStatus> status = Status();
+    if (!status.ok()) {
+      LogWarning(absl::StrCat("metrics: status unavailable: ", status.status().message()));
+      return std::vector<prometheus::MetricFamily>{
+          Gauge("hsync_hub_status_ok", "1 when the hub could read its own status", 0)};
+    }
+    std::vector<prometheus::MetricFamily> families = HubStatusMetrics(*status, absl::Now());
+    families.push_back(Gauge("hsync_hub_status_ok", "1 when the hub could read its own status", 1));
+    return families;
+  };
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+      MetricsEndpoint::Start(listen, instruments_->registry(), std::move(snapshot));
+  if (!endpoint.ok()) {
+    // Syncing matters more than being watched: run on, but say it loudly.
+    LogError(absl::StrCat(endpoint.status().message(), "; /metrics is OFF (set metrics.listen "
+                                                       "to a free address, or \"\" to silence)"));
+    return;
+  }
+  metrics_ = *std::move(endpoint);
+  LogInfo(absl::StrCat("metrics: serving Prometheus metrics on ", listen, " (port ",
+                       metrics_->port(), ") at /metrics"));
+}
+
+int HubServer::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
 
 absl::Status HubServer::StartServer(const HubConfig& config) {
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(config));
@@ -148,6 +189,7 @@ HubServer::~HubServer() { Shutdown(absl::Seconds(5)); }
 void HubServer::Shutdown(absl::Duration grace) {
   if (stopped_) return;
   stopped_ = true;
+  metrics_.reset();  // no scrape may read a stopping hub
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
     service_->BeginShutdown();
@@ -175,6 +217,9 @@ absl::StatusOr<hiddify_sync::v1::HubStatus> HubServer::Status() {
   in.roster_watchers = static_cast<uint32_t>(service_->open_roster_streams());
   in.configured_nodes = auth_->NodeIds();
   in.live = service_->LiveNodes();
+  in.auth_failures = limiter_->failures();
+  in.auth_refused_calls = limiter_->blocked_calls();
+  in.auth_blocked_peers = static_cast<uint32_t>(limiter_->blocked_peers());
   return BuildHubStatus(in);
 }
 

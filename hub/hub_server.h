@@ -15,10 +15,15 @@
 #include "hiddify_sync/v1/sync.pb.h"
 #include "hub/hub_config.h"
 
+namespace hsync {
+class MetricsEndpoint;
+}  // namespace hsync
+
 namespace hsync::hub {
 
 class Applier;
 class AuthRateLimiter;
+class HubInstruments;
 class Journal;
 class NodeAuthenticator;
 class RosterPoller;
@@ -39,6 +44,9 @@ class HubServer {
 
   // The port the server listens on (useful with "host:0").
   int port() const { return port_; }
+  // The port /metrics is served on; 0 when metrics are off or could not
+  // listen (that is logged as an error; the hub runs on without them).
+  int metrics_port() const;
 
   // Health NOT_SERVING; open WatchRoster streams end with UNAVAILABLE; new
   // calls are refused; calls in flight get up to `grace` to finish; then the
@@ -60,6 +68,7 @@ class HubServer {
  private:
   HubServer() = default;
   absl::Status StartServer(const HubConfig& config);
+  void StartMetrics(const std::string& listen);
 
   absl::Time started_at_;
   absl::Duration keep_reports_;
@@ -72,6 +81,8 @@ class HubServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<RosterPoller> poller_;
+  std::unique_ptr<HubInstruments> instruments_;
+  std::unique_ptr<MetricsEndpoint> metrics_;
   int port_ = 0;
   bool stopped_ = false;
 };

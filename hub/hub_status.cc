@@ -107,6 +107,10 @@ HubStatus BuildHubStatus(const HubStatusInputs& in) {
 
   out.set_orphaned_bytes(in.journal.orphaned_bytes);
   out.set_orphaned_users(in.journal.orphaned_users);
+  out.set_auth_failures(in.auth_failures);
+  out.set_auth_refused_calls(in.auth_refused_calls);
+  out.set_auth_blocked_peers(in.auth_blocked_peers);
+  out.set_apply_errors(in.applier.apply_errors);
   return out;
 }
 

@@ -37,6 +37,9 @@ struct HubStatusInputs {
   uint32_t roster_watchers = 0;
   std::vector<std::string> configured_nodes;
   std::map<std::string, NodeLiveState> live;
+  uint64_t auth_failures = 0;
+  uint64_t auth_refused_calls = 0;
+  uint32_t auth_blocked_peers = 0;
 };
 
 // One NodeStatus per node that is configured, has journaled streams or has

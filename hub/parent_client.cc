@@ -100,9 +100,15 @@ struct ParentClient::Impl {
 
   // Performs the request; any HTTP answer comes back, transport failures are
   // marked as such.
-  absl::StatusOr<HttpAnswer> Request(std::string_view method, const std::string& route,
-                                     const std::string& body, const std::string& what) {
+  absl::StatusOr<HttpAnswer> Request(std::string_view kind, std::string_view method,
+                                     const std::string& route, const std::string& body,
+                                     const std::string& what) {
+    const absl::Time start = absl::Now();
     auto answer = http->Perform(method, base + route, body, what);
+    if (options.on_call) {
+      options.on_call(ParentCallRecord{kind, answer.ok() ? static_cast<int>(answer->status) : 0,
+                                       absl::Now() - start});
+    }
     if (!answer.ok()) {
       if (answer.status().code() == absl::StatusCode::kUnavailable) {
         return MarkTransport(answer.status());
@@ -113,10 +119,10 @@ struct ParentClient::Impl {
   }
 
   // Request expecting a 2xx answer; anything else becomes its mapped error.
-  absl::StatusOr<HttpAnswer> Call(std::string_view method, const std::string& route,
-                                  const std::string& body = "") {
+  absl::StatusOr<HttpAnswer> Call(std::string_view kind, std::string_view method,
+                                  const std::string& route, const std::string& body = "") {
     const std::string what = absl::StrCat(std::string(method), " ", route);
-    ASSIGN_OR_RETURN(HttpAnswer answer, Request(method, route, body, what));
+    ASSIGN_OR_RETURN(HttpAnswer answer, Request(kind, method, route, body, what));
     if (answer.status < 200 || answer.status >= 300) return ErrorForAnswer(answer, what);
     return answer;
   }
@@ -171,7 +177,7 @@ absl::StatusOr<std::unique_ptr<ParentClient>> ParentClient::Create(ParentClientO
 
 absl::StatusOr<std::vector<hiddify_sync::v1::User>> ParentClient::ListUsers() {
   const std::string what = absl::StrCat("GET ", kUserRoute);
-  ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Request("GET", kUserRoute, "", what));
+  ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Request("list", "GET", kUserRoute, "", what));
   // The panel answers 404 "You have no user" when the caller owns no user:
   // an empty roster, not a failure (PANEL.md §1).
   if (answer.status == 404) return std::vector<hiddify_sync::v1::User>{};
@@ -187,7 +193,7 @@ absl::StatusOr<hiddify_sync::v1::User> ParentClient::GetUser(const std::string& 
                                                    ShortBodyForMessage(uuid, 64), "'"));
   }
   const std::string route = absl::StrCat(kUserRoute, uuid, "/");
-  ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Call("GET", route));
+  ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Call("get", "GET", route));
   auto user = ParsePanelUser(answer.body);
   if (!user.ok()) return Impl::WithContext(user.status(), absl::StrCat("GET ", route));
   if (user->uuid() != uuid) {
@@ -205,7 +211,7 @@ absl::StatusOr<hiddify_sync::v1::User> ParentClient::PatchUser(const std::string
   }
   ASSIGN_OR_RETURN(std::string body, BuildPatchBody(patch));
   const std::string route = absl::StrCat(kUserRoute, uuid, "/");
-  ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Call("PATCH", route, body));
+  ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Call("patch", "PATCH", route, body));
   auto user = ParsePanelUser(answer.body);
   if (!user.ok()) return Impl::WithContext(user.status(), absl::StrCat("PATCH ", route));
   if (user->uuid() != uuid) {
@@ -218,7 +224,7 @@ absl::StatusOr<hiddify_sync::v1::User> ParentClient::PatchUser(const std::string
 const ParentClientOptions& ParentClient::options() const { return impl_->options; }
 
 absl::Status ParentClient::Ping() {
-  return impl_->Call("GET", "/api/v2/panel/ping/").status();
+  return impl_->Call("ping", "GET", "/api/v2/panel/ping/").status();
 }
 
 bool IsParentTransportError(const absl::Status& status) {

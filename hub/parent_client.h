@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -15,6 +17,13 @@
 #include "hiddify_sync/v1/sync.pb.h"
 
 namespace hsync::hub {
+
+// One finished request to the parent, for metrics.
+struct ParentCallRecord {
+  std::string_view kind;  // "list" | "get" | "patch" | "ping"
+  int http_status = 0;    // 0 = no answer (refused, reset, timeout, TLS)
+  absl::Duration duration;
+};
 
 struct ParentClientOptions {
   std::string base_url;  // https://panel.example/<admin_proxy_path> (no trailing slash needed)
@@ -24,6 +33,8 @@ struct ParentClientOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(20);
   std::string user_agent = "hiddify-sync/0.1.0";
+  // Called on the calling thread after every request (may be empty).
+  std::function<void(const ParentCallRecord&)> on_call;
 };
 
 // The fields a PATCH may set; unset fields are not sent. Never contains uuid.

@@ -100,6 +100,7 @@ void PrintHubStatus(const HubStatus& s, const HubVerdict& verdict, absl::Time no
   out << "  last apply:     " << When(s.last_apply_at(), now) << "\n";
   out << "  applied:        " << Bytes(s.bytes_applied_total()) << " in " << s.patches_total()
       << " PATCHes\n";
+  out << "  errors:         " << s.apply_errors() << " failed applies since start\n";
   if (s.failing_users_size() > 0) {
     out << "  failing users:  " << s.failing_users_size() << "\n";
     for (const auto& user : s.failing_users()) {
@@ -107,6 +108,10 @@ void PrintHubStatus(const HubStatus& s, const HubVerdict& verdict, absl::Time no
           << user.consecutive_failures() << " failures, last: " << user.last_error() << "\n";
     }
   }
+
+  out << "\nauthentication:   " << s.auth_failures() << " failed, " << s.auth_refused_calls()
+      << " calls refused from blocked addresses, " << s.auth_blocked_peers()
+      << " address(es) blocked now\n";
 
   out << "\nroster:           version " << s.roster_version() << ", " << s.roster_size()
       << " users, fetched " << Age(s.roster_fetched_at(), now) << ", " << s.roster_watchers()

@@ -117,6 +117,8 @@ url = "http://127.0.0.1:9/p"
 api_key_file = "$dir/api-key"
 [journal]
 path = "$dir/journal.db"
+[metrics]
+listen = ""
 EOF
     "$BIN/hiddify-sync-hub" --config "$dir/hub.toml" >"$dir/log" 2>&1 &
     HUB_PID=$!

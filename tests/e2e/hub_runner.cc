@@ -71,7 +71,8 @@ absl::Status HubRunner::WriteConfig() {
       "[journal]\npath = \"", dir_, "/journal.db\"\n",
       "[apply]\ninterval = \"", options_.apply_interval, "\"\nmax_apply_delay = \"",
       options_.max_apply_delay, "\"\n",
-      "[roster]\npoll_interval = \"", options_.roster_poll_interval, "\"\n[nodes]\n");
+      "[roster]\npoll_interval = \"", options_.roster_poll_interval, "\"\n",
+      "[metrics]\nlisten = \"", options_.metrics_listen, "\"\n[nodes]\n");
   for (const auto& [node, token] : options_.node_tokens) {
     absl::StrAppend(&text, node, " = \"", TokenHash(token), "\"\n");
   }

@@ -27,6 +27,7 @@ struct HubRunnerOptions {
   std::string roster_poll_interval = "1s";
   std::string parent_timeout = "3s";
   std::string log_level = "info";
+  std::string metrics_listen = "";  // [metrics] listen; "" = off (the default port may be taken)
 };
 
 class HubRunner {

@@ -68,6 +68,24 @@ TEST_F(HubConfigTest, MinimalConfigGetsTheDocumentedDefaults) {
   EXPECT_THAT(config->warnings, ::testing::Contains(HasSubstr("no [nodes]")));
 }
 
+TEST_F(HubConfigTest, MetricsListenDefaultsToLoopbackCanBeOffAndWarnsOffLoopback) {
+  auto config = ParseHubConfig(Minimal(), "hub.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics_listen, "127.0.0.1:7445");
+  auto text = [this](const std::string& listen) {
+    return absl::StrCat(Minimal(), "[metrics]\nlisten = \"", listen, "\"\n");
+  };
+  config = ParseHubConfig(text(""), "hub.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics_listen, "");
+  config = ParseHubConfig(text("0.0.0.0:9100"), "hub.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->warnings, ::testing::Contains(HasSubstr("metrics.listen = \"0.0.0.0:9100\" is not loopback")));
+  config = ParseHubConfig(text("9100"), "hub.toml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Message(config.status()), HasSubstr("hub.toml: metrics.listen: must be \"host:port\""));
+}
+
 TEST_F(HubConfigTest, DefaultListenAddressIsAllInterfacesPort7443) {
   const std::string text = absl::StrCat("plaintext = true\n[parent]\nurl = \"https://p.example/x\"\n",
                                         "api_key_file = \"", key_file_, "\"\n");

@@ -81,7 +81,7 @@ absl::Status HubProcess::WriteConfig() {
   for (const auto& [node, token] : setup_.node_tokens) {
     absl::StrAppend(&text, node, " = \"", TokenHash(token), "\"\n");
   }
-  absl::StrAppend(&text, setup_.extra_toml);
+  absl::StrAppend(&text, setup_.extra_toml, "\n[metrics]\nlisten = \"", setup_.metrics_listen, "\"\n");
   std::ofstream out(config_path_);
   out << text;
   out.close();

@@ -3,6 +3,7 @@
 // cool-down expire; memory stays bounded under a flood of addresses.
 #include "hub/auth_rate_limiter.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
@@ -36,6 +37,21 @@ TEST(AuthRateLimiter, TenFailuresInAWindowBlockThatAddressForTheCoolDown) {
   // After the cool-down the count starts afresh.
   limiter.RecordFailure(peer, kT0 + absl::Seconds(71));
   EXPECT_FALSE(limiter.Blocked(peer, kT0 + absl::Seconds(71)));
+}
+
+TEST(AuthRateLimiter, BlockingAnAddressIsLoggedOnceWithItsAddress) {
+  AuthRateLimiter limiter;
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 9; ++i) limiter.RecordFailure("ipv4:198.51.100.4:7", kT0);
+  const std::string before = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(before.find("blocking"), std::string::npos) << before;
+  ::testing::internal::CaptureStderr();
+  limiter.RecordFailure("ipv4:198.51.100.4:7", kT0);
+  limiter.Blocked("ipv4:198.51.100.4:8", kT0);  // refused calls are counted, not logged
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, ::testing::HasSubstr("auth: blocking 198.51.100.4 for 1m after 10 failed "
+                                        "authentications within 1m"));
+  EXPECT_EQ(log.find("blocking", log.find("blocking") + 1), std::string::npos) << log;
 }
 
 TEST(AuthRateLimiter, FailuresSpreadBeyondTheWindowDoNotBlock) {

@@ -51,7 +51,7 @@ absl::StatusOr<std::unique_ptr<OpsHub>> OpsHub::Start(OpsHubSetup setup) {
   absl::StrAppend(&text, "[parent]\nurl = \"", setup.parent_url, "\"\napi_key_file = \"", key_file,
                   "\"\ntimeout = \"2s\"\nconnect_timeout = \"1s\"\n[journal]\npath = \"", hub->dir_,
                   "/journal.db\"\n[apply]\ninterval = \"100ms\"\nmax_apply_delay = \"0s\"\n",
-                  setup.extra_toml, "\n[nodes]\n");
+                  setup.extra_toml, "\n[metrics]\nlisten = \"", setup.metrics_listen, "\"\n[nodes]\n");
   for (const auto& [node, token] : setup.node_tokens) {
     absl::StrAppend(&text, node, " = \"", TokenHash(token), "\"\n");
   }

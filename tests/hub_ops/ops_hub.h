@@ -23,6 +23,7 @@ struct OpsHubSetup {
   std::string parent_api_key = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
   std::map<std::string, std::string> node_tokens;  // node id -> token (the hub gets hashes)
   std::string extra_toml;                           // appended verbatim
+  std::string metrics_listen;                       // [metrics] listen; "" = off
 };
 
 class OpsHub {
