@@ -178,6 +178,15 @@ void ReadStatus(ConfigReader& r, StatusConfig& s) {
   }
 }
 
+void ReadMetrics(ConfigReader& r, MetricsConfig& m) {
+  m.listen = r.GetString("metrics.listen", m.listen);
+  std::string host;
+  int port = 0;
+  if (!m.listen.empty() && !SplitHostPort(m.listen, &host, &port)) {
+    r.AddError("metrics.listen", "must be host:port, [ipv6]:port, or \"\" (off)");
+  }
+}
+
 absl::StatusOr<ReporterConfig> ReadAll(ConfigReader& r) {
   ReporterConfig config;
   config.source = r.source_name();
@@ -193,6 +202,7 @@ absl::StatusOr<ReporterConfig> ReadAll(ConfigReader& r) {
   ReadRoster(r, config.roster);
   ReadApply(r, config.apply);
   ReadStatus(r, config.status);
+  ReadMetrics(r, config.metrics);
   if (absl::Status s = r.Finish(); !s.ok()) return s;
   return config;
 }

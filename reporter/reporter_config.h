@@ -64,6 +64,12 @@ struct StatusConfig {
   std::string listen = "127.0.0.1:7444";
 };
 
+struct MetricsConfig {
+  // Prometheus /metrics over HTTP; "" = off. Any address is allowed (a central
+  // Prometheus scrapes children over the network); non-loopback is logged.
+  std::string listen = "127.0.0.1:7446";
+};
+
 struct ReporterConfig {
   std::string source;  // the file it came from
   std::string node_id;
@@ -74,6 +80,7 @@ struct ReporterConfig {
   RosterConfig roster;
   ApplyConfig apply;
   StatusConfig status;
+  MetricsConfig metrics;
 };
 
 // Reads and validates `path`. InvalidArgument lists every problem as

@@ -89,10 +89,31 @@ absl::Status ReporterDaemon::Start() {
                        config_.hub.plaintext ? " (plaintext)" : " (TLS)", ", usage_mode ",
                        config_.collect.usage_mode == UsageMode::kReset ? "reset" : "watermark",
                        ", collect every ", absl::FormatDuration(config_.collect.interval)));
+  StartMetrics();
   if (!trigger_.enabled()) LogWarning("apply: no command or url configured; the panel is not told about user changes");
   heartbeat_unix_ms_ = absl::ToUnixMillis(absl::Now());
   collect_thread_ = std::thread([this] { CollectLoop(); });
   return absl::OkStatus();
+}
+
+void ReporterDaemon::StartMetrics() {
+  const std::string& listen = config_.metrics.listen;
+  if (listen.empty()) return;
+  auto endpoint = MetricsEndpoint::Start(listen, instruments_.registry(), [this] {
+    return ReporterStatusMetrics(status_service_->Current(), absl::Now());
+  });
+  if (!endpoint.ok()) {
+    // Syncing matters more than being watched: run on, but say it loudly.
+    LogError(absl::StrCat(endpoint.status().message(), "; /metrics is OFF (set metrics.listen "
+                                                       "to a free address, or \"\" to silence)"));
+    return;
+  }
+  metrics_ = *std::move(endpoint);
+  LogInfo(absl::StrCat("metrics: serving Prometheus metrics on ", listen, " at /metrics"));
+  if (!IsLoopbackAddress(listen)) {
+    LogWarning(absl::StrCat("metrics.listen = \"", listen, "\" is not loopback: user counts and "
+                            "traffic totals are readable from the network (firewall it)"));
+  }
 }
 
 void ReporterDaemon::Stop() {
@@ -109,6 +130,7 @@ void ReporterDaemon::Stop() {
     status_server_->Shutdown();
     status_server_.reset();
   }
+  metrics_.reset();
 }
 
 bool ReporterDaemon::Alive(absl::Time now) const {
@@ -200,6 +222,7 @@ bool ReporterDaemon::CollectOnce() {
   const absl::Time started = absl::Now();
   auto result = collector_.CollectOnce(*collect_conn_, started);
   if (!result.ok()) {
+    instruments_.CollectFinished(absl::Now() - started, false, 0, 0);
     const std::string message = std::string(result.status().message());
     LogError(message);
     board_.RecordError(message);
@@ -210,6 +233,7 @@ bool ReporterDaemon::CollectOnce() {
     return false;
   }
   const absl::Duration took = absl::Now() - started;
+  instruments_.CollectFinished(took, true, result->bytes_reported, result->users_reported);
   if (result->last_seq > 0) PublishOutboxStats();
   board_.Update([&](auto& r) {
     *r.mutable_last_collect_at() = ToProtoTimestamp(started);

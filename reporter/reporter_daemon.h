@@ -15,10 +15,12 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics_endpoint.h"
 #include "reporter/apply_trigger.h"
 #include "reporter/collector.h"
 #include "reporter/outbox_sender.h"
 #include "reporter/reporter_config.h"
+#include "reporter/reporter_metrics.h"
 #include "reporter/roster_applier.h"
 #include "reporter/roster_follower.h"
 #include "reporter/state_store.h"
@@ -34,8 +36,11 @@ class ReporterDaemon {
   ~ReporterDaemon();  // Stop()s
 
   // Starts listening for status and launches the workers. Fails only when the
-  // status address cannot be bound.
+  // status address cannot be bound. /metrics (metrics.listen) that cannot
+  // listen is logged as an error; the reporter runs on without it.
   absl::Status Start();
+  // The port /metrics is served on; 0 when off or not listening.
+  int metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
   // Stops every worker; a collect or roster transaction in flight is finished
   // (committed or rolled back) first.
   void Stop();
@@ -47,6 +52,7 @@ class ReporterDaemon {
   bool EnsureState();  // true once the schema exists
   bool CollectOnce();  // true on success
   void PublishOutboxStats();
+  void StartMetrics();
   bool WaitOrStop(absl::Duration d);  // true when asked to stop
 
   ReporterConfig config_;
@@ -62,6 +68,8 @@ class ReporterDaemon {
   std::unique_ptr<RosterFollower> follower_;
   std::unique_ptr<StatusService> status_service_;
   std::unique_ptr<StatusServer> status_server_;
+  ReporterInstruments instruments_;
+  std::unique_ptr<MetricsEndpoint> metrics_;
 
   std::unique_ptr<MariaDbConnection> collect_conn_;
   absl::Mutex mu_;

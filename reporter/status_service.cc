@@ -11,15 +11,20 @@ namespace hsync::reporter {
 StatusService::StatusService(StatusBoard* board, std::shared_ptr<grpc::Channel> hub_channel)
     : board_(board), hub_channel_(std::move(hub_channel)) {}
 
-grpc::Status StatusService::GetStatus(grpc::ServerContext*,
-                                      const hiddify_sync::v1::GetReporterStatusRequest*,
-                                      hiddify_sync::v1::ReporterStatusReply* reply) {
-  *reply = board_->Snapshot();
-  bool connected = reply->roster_stream_open();
+hiddify_sync::v1::ReporterStatusReply StatusService::Current() const {
+  hiddify_sync::v1::ReporterStatusReply reply = board_->Snapshot();
+  bool connected = reply.roster_stream_open();
   if (hub_channel_ != nullptr) {
     connected = connected || hub_channel_->GetState(false) == GRPC_CHANNEL_READY;
   }
-  reply->set_hub_connected(connected);
+  reply.set_hub_connected(connected);
+  return reply;
+}
+
+grpc::Status StatusService::GetStatus(grpc::ServerContext*,
+                                      const hiddify_sync::v1::GetReporterStatusRequest*,
+                                      hiddify_sync::v1::ReporterStatusReply* reply) {
+  *reply = Current();
   return grpc::Status::OK;
 }
 

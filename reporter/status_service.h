@@ -20,6 +20,9 @@ class StatusService final : public hiddify_sync::v1::ReporterStatus::Service {
   // `hub_channel` may be null (then hub_connected follows the roster stream).
   StatusService(StatusBoard* board, std::shared_ptr<grpc::Channel> hub_channel);
 
+  // What GetStatus answers: the board plus the live hub connection state.
+  hiddify_sync::v1::ReporterStatusReply Current() const;
+
   grpc::Status GetStatus(grpc::ServerContext* context,
                          const hiddify_sync::v1::GetReporterStatusRequest* request,
                          hiddify_sync::v1::ReporterStatusReply* reply) override;

@@ -36,7 +36,8 @@ absl::StatusOr<std::unique_ptr<ReporterRunner>> ReporterRunner::Create(
       "[apply]\n",
       o.apply_url.empty() ? std::string("command = \"\"\n")
                           : absl::StrCat("url = \"", o.apply_url, "\"\ndebounce = \"200ms\"\n"),
-      "[status]\nlisten = \"127.0.0.1:", r->status_port_, "\"\n");
+      "[status]\nlisten = \"127.0.0.1:", r->status_port_, "\"\n",
+      "[metrics]\nlisten = \"", o.metrics_listen, "\"\n");
   const std::string path = absl::StrCat(r->dir_, "/reporter.toml");
   std::ofstream out(path);
   out << text;

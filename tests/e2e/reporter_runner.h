@@ -29,6 +29,7 @@ struct ReporterRunnerOptions {
   uint64_t min_report_bytes = 1;
   std::string apply_url;                // empty: no apply trigger
   std::string log_level = "info";
+  std::string metrics_listen = "";  // [metrics] listen; "" = off
 };
 
 class ReporterRunner {

@@ -59,7 +59,7 @@ HubProcess::HubProcess(std::string parent_url, std::string parent_api_key,
          << "[parent]\nurl = \"" << parent_url << "\"\napi_key_file = \"" << key_file << "\"\n"
          << "[journal]\npath = \"" << dir_ << "/journal.db\"\n"
          << "[apply]\ninterval = \"200ms\"\nmax_apply_delay = \"1s\"\n"
-         << "[roster]\npoll_interval = \"1s\"\n[nodes]\n";
+         << "[roster]\npoll_interval = \"1s\"\n[metrics]\nlisten = \"\"\n[nodes]\n";
   for (const auto& [node, token] : node_tokens) {
     config << node << " = \"" << TokenHash(token) << "\"\n";
   }
@@ -143,6 +143,7 @@ absl::StatusOr<std::unique_ptr<E2eSystem>> E2eSystem::Start(E2eOptions options) 
   setup.collect_extra = "min_report_bytes = 1\n";
   setup.apply_url = sys->child_->root_url() + "/_sim/apply_users";
   setup.extra = options.reporter_extra;
+  setup.metrics_listen = options.reporter_metrics_listen;
   sys->reporter_ = std::make_unique<ReporterProcess>(setup);
   if (absl::Status s = sys->reporter_->Start(); !s.ok()) return s;
   sys->status_channel_ =

@@ -47,6 +47,22 @@ class ReporterConfigTest : public ::testing::Test {
   std::string dir_, token_file_, password_file_;
 };
 
+TEST_F(ReporterConfigTest, MetricsListenDefaultsToLoopbackAndCanBeOffOrRemote) {
+  auto config = ParseReporterConfig(Minimal(), "reporter.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics.listen, "127.0.0.1:7446");
+  config = ParseReporterConfig(absl::StrCat(Minimal(), "[metrics]\nlisten = \"\"\n"), "reporter.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics.listen, "");
+  // A central Prometheus may scrape a child over its private network.
+  config = ParseReporterConfig(absl::StrCat(Minimal(), "[metrics]\nlisten = \"10.0.0.5:7446\"\n"),
+                               "reporter.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics.listen, "10.0.0.5:7446");
+  EXPECT_THAT(ErrorOf(absl::StrCat(Minimal(), "[metrics]\nlisten = \"7446\"\n")),
+              HasSubstr("reporter.toml: metrics.listen: must be host:port"));
+}
+
 TEST_F(ReporterConfigTest, MinimalConfigGetsTheDocumentedDefaults) {
   auto config = ParseReporterConfig(Minimal(), "reporter.toml");
   ASSERT_TRUE(config.ok()) << config.status();

@@ -41,6 +41,7 @@ ReporterProcess::ReporterProcess(ReporterSetup setup) : setup_(std::move(setup))
          << (setup_.apply_url.empty() ? std::string("command = \"\"\n")
                                       : absl::StrCat("url = \"", setup_.apply_url, "\"\ndebounce = \"200ms\"\n"))
          << "[status]\nlisten = \"127.0.0.1:" << status_port_ << "\"\n"
+         << "[metrics]\nlisten = \"" << setup_.metrics_listen << "\"\n"
          << setup_.extra << "\n";
 }
 

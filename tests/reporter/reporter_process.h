@@ -23,6 +23,7 @@ struct ReporterSetup {
   std::string collect_extra;     // more [collect] lines, e.g. "min_report_bytes = 1\n"
   std::string apply_url;         // empty: apply disabled
   std::string extra;             // more TOML, appended at the end (use [section] headers)
+  std::string metrics_listen;    // [metrics] listen; "" = off (the default port may be taken)
 };
 
 class ReporterProcess {
