@@ -98,6 +98,7 @@ parent_total() { api GET user/ | jq '[.[].current_usage_GB * 1073741824 | round]
 # --- the hub --------------------------------------------------------------------------
 say "Starting hiddify-sync-hub"
 HUB_PORT=$(free_port)
+HUB_METRICS_PORT=$(free_port)
 printf '%s\n' "$PARENT_KEY" >"$DEMO_DIR/parent-api-key"
 chmod 600 "$DEMO_DIR/parent-api-key"
 {
@@ -112,6 +113,8 @@ chmod 600 "$DEMO_DIR/parent-api-key"
   echo "max_apply_delay = \"3s\""
   echo "[roster]"
   echo "poll_interval = \"1s\""
+  echo "[metrics]"
+  echo "listen = \"127.0.0.1:$HUB_METRICS_PORT\""
   echo "[nodes]"
 } >"$DEMO_DIR/hub.toml"
 for i in $(seq 1 $CHILDREN); do
@@ -133,6 +136,7 @@ for i in $(seq 1 $CHILDREN); do
   wait_file "$DEMO_DIR/child$i.port" 20 "child $i's panel"
   CHILD_URL[$i]="http://127.0.0.1:$(cat "$DEMO_DIR/child$i.port")"
   STATUS_PORT[$i]=$(free_port)
+  METRICS_PORT[$i]=$(free_port)
   cat >"$DEMO_DIR/reporter$i.toml" <<EOF
 node_id = "child$i"
 [hub]
@@ -151,6 +155,8 @@ url = "${CHILD_URL[$i]}/_sim/apply_users"
 debounce = "500ms"
 [status]
 listen = "127.0.0.1:${STATUS_PORT[$i]}"
+[metrics]
+listen = "127.0.0.1:${METRICS_PORT[$i]}"
 EOF
   start "reporter$i" "$BIN/hiddify-sync-reporter" --config "$DEMO_DIR/reporter$i.toml"
 done
@@ -236,6 +242,12 @@ if "$BIN/hiddify-sync-hub" status --help >/dev/null 2>&1; then
 fi
 say "Reporter status (child1)"
 "$BIN/hiddify-sync-reporter" status --config "$DEMO_DIR/reporter1.toml" || true
+
+say "Prometheus metrics (a few of them; all: curl 127.0.0.1:$HUB_METRICS_PORT/metrics)"
+curl -s "127.0.0.1:$HUB_METRICS_PORT/metrics" |
+  grep -E '^hsync_hub_(node_bytes_total|journal_pending_bytes|patches_total|parent_requests_total|roster_watchers)' || true
+curl -s "127.0.0.1:${METRICS_PORT[1]}/metrics" |
+  grep -E '^hsync_reporter_(collected_bytes_total|outbox_reports|users_changed_total)' || true
 
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
   say "Everything keeps running (DEMO_KEEP=1). Logs: $DEMO_DIR/*.log"

@@ -130,7 +130,8 @@ std::string HubSettings(const hsync::hub::HubConfig& c) {
       ",", absl::FormatDuration(c.parent.connect_timeout), " journal=", c.journal_path, ",",
       absl::FormatDuration(c.keep_reports), " apply=", absl::FormatDuration(c.apply.cycle_interval),
       ",", absl::FormatDuration(c.apply.max_apply_delay), ",", c.apply.urgent_margin_bytes,
-      " roster=", absl::FormatDuration(c.roster_poll_interval), " nodes=", c.node_token_hashes.size());
+      " roster=", absl::FormatDuration(c.roster_poll_interval), " metrics=", c.metrics_listen,
+      " nodes=", c.node_token_hashes.size());
 }
 
 std::string ReporterSettings(const hsync::reporter::ReporterConfig& c) {
@@ -144,7 +145,8 @@ std::string ReporterSettings(const hsync::reporter::ReporterConfig& c) {
       " roster=", static_cast<int>(c.roster.remove_policy), ",", c.roster.guard_min, ",",
       c.roster.guard_fraction, " apply=", c.apply.command, ",", c.apply.url, ",",
       c.apply.api_key.size(), ",", absl::FormatDuration(c.apply.debounce), ",",
-      absl::FormatDuration(c.apply.timeout), " status=", c.status.listen);
+      absl::FormatDuration(c.apply.timeout), " status=", c.status.listen,
+      " metrics=", c.metrics.listen);
 }
 
 TEST(HubExampleConfig, LoadsAsShippedWithTlsAndTheApiKeyFromItsFile) {
