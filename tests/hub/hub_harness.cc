@@ -77,11 +77,12 @@ absl::Status HubProcess::WriteConfig() {
       "[journal]\npath = \"", dir_, "/journal.db\"\n\n", "[apply]\ninterval = \"",
       setup_.apply_interval, "\"\nmax_apply_delay = \"", setup_.max_apply_delay,
       "\"\nurgent_margin_bytes = ", setup_.urgent_margin_bytes, "\n\n",
-      "[roster]\npoll_interval = \"", setup_.poll_interval, "\"\n\n[nodes]\n");
+      "[roster]\npoll_interval = \"", setup_.poll_interval, "\"\n\n[metrics]\nlisten = \"",
+      setup_.metrics_listen, "\"\n\n[nodes]\n");
   for (const auto& [node, token] : setup_.node_tokens) {
     absl::StrAppend(&text, node, " = \"", TokenHash(token), "\"\n");
   }
-  absl::StrAppend(&text, setup_.extra_toml, "\n[metrics]\nlisten = \"", setup_.metrics_listen, "\"\n");
+  absl::StrAppend(&text, setup_.extra_toml);
   std::ofstream out(config_path_);
   out << text;
   out.close();
