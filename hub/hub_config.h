@@ -6,6 +6,7 @@
 //   log_level = "info"                 debug | info | warning | error
 //   listen = "0.0.0.0:7443"            gRPC address, "host:port" or "[v6]:port" (port 0 = any free)
 //   plaintext = false                  true = no TLS; only for loopback or tests (warned otherwise)
+//   insecure_parent_tls = false        true = do not verify the parent panel's certificate (warned)
 //   [tls]                              required unless plaintext = true
 //     cert_file, key_file              PEM server certificate chain and private key
 //     client_ca_file = ""              PEM CA(s) that sign reporters' client certificates
@@ -13,7 +14,6 @@
 //   [parent]                           the parent Hiddify panel
 //     url                              https://<panel-domain>/<admin_proxy_path> (required)
 //     api_key_file                     file holding the Hiddify-API-Key (required; never logged)
-//     verify_tls = true                verify the panel's certificate (false is warned about)
 //     ca_file = ""                     extra CA bundle for the panel's certificate
 //     timeout = "20s"                  whole-request timeout; connect_timeout = "5s"
 //   [journal]

@@ -86,6 +86,14 @@ TEST_F(HubConfigTest, MetricsListenDefaultsToLoopbackCanBeOffAndWarnsOffLoopback
   EXPECT_THAT(Message(config.status()), HasSubstr("hub.toml: metrics.listen: must be \"host:port\""));
 }
 
+TEST_F(HubConfigTest, TheOldVerifyTlsKeyIsRefusedPointingToInsecureParentTls) {
+  auto config = ParseHubConfig(absl::StrCat(Minimal(), "verify_tls = false\n"), "hub.toml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Message(config.status()),
+              HasSubstr("hub.toml: parent.verify_tls: no longer exists; use insecure_parent_tls = true"));
+  EXPECT_THAT(Message(config.status()), Not(HasSubstr("unknown key")));
+}
+
 TEST_F(HubConfigTest, DefaultListenAddressIsAllInterfacesPort7443) {
   const std::string text = absl::StrCat("plaintext = true\n[parent]\nurl = \"https://p.example/x\"\n",
                                         "api_key_file = \"", key_file_, "\"\n");
@@ -104,11 +112,11 @@ TEST_F(HubConfigTest, ReadsEveryKey) {
   const std::string hash_a = TokenHash("token-a");
   const std::string hash_b = TokenHash("token-b");
   const std::string text = absl::StrCat(
-      "log_level = \"debug\"\nlisten = \"[::]:9443\"\n",
+      "log_level = \"debug\"\nlisten = \"[::]:9443\"\ninsecure_parent_tls = true\n",
       "[tls]\ncert_file = \"", cert, "\"\nkey_file = \"", key, "\"\nclient_ca_file = \"", ca,
       "\"\nrequire_client_cert = true\n",
       "[parent]\nurl = \"https://panel.example.com/p\"\napi_key_file = \"", key_file_,
-      "\"\nverify_tls = false\nca_file = \"", parent_ca, "\"\ntimeout = \"45s\"\n",
+      "\"\nca_file = \"", parent_ca, "\"\ntimeout = \"45s\"\n",
       "connect_timeout = \"2s\"\n",
       "[journal]\npath = \"/tmp/j.db\"\nkeep_reports = \"48h\"\n",
       "[apply]\ninterval = \"250ms\"\nmax_apply_delay = \"5m\"\nurgent_margin_bytes = 1048576\n",
@@ -136,7 +144,7 @@ TEST_F(HubConfigTest, ReadsEveryKey) {
   ASSERT_EQ(config->node_token_hashes.size(), 2u);
   EXPECT_EQ(config->node_token_hashes.at("de-1"), hash_a);
   EXPECT_EQ(config->node_token_hashes.at("fr_2"), hash_b);
-  EXPECT_THAT(config->warnings, ::testing::Contains(HasSubstr("verify_tls = false")));
+  EXPECT_THAT(config->warnings, ::testing::Contains(HasSubstr("insecure_parent_tls = true")));
 }
 
 TEST_F(HubConfigTest, EveryBadKeyIsReportedAtOnceWithItsReason) {
