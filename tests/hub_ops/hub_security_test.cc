@@ -20,6 +20,7 @@
 #include "reporter/hub_channel.h"
 #include "tests/hub_ops/ops_hub.h"
 #include "tests/support/child_process.h"
+#include "tests/support/metrics_scrape.h"
 
 namespace hsync::hub::testing {
 namespace {
@@ -221,8 +222,10 @@ TEST_F(HubSecurityTest, RevokedNodesAndReportsForAnotherNodeAreRefused) {
 
 // Over a run with wrong tokens, forged node ids and a failing parent, neither
 // the hub's log nor `status` shows the API key, a token or the admin path.
-TEST_F(HubSecurityTest, NoSecretInLogsOrStatusOutput) {
+TEST_F(HubSecurityTest, NoSecretInLogsStatusOutputOrMetrics) {
   OpsHubSetup setup = TlsSetup();
+  const int metrics_port = hsync::testing::PickFreePort();
+  setup.metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
   auto hub = OpsHub::Start(setup);
   ASSERT_TRUE(hub.ok()) << hub.status();
   auto channel = ReporterChannel(**hub, certs().dir + "/ca.pem");
@@ -242,8 +245,13 @@ TEST_F(HubSecurityTest, NoSecretInLogsOrStatusOutput) {
   EXPECT_EQ(*run->Wait(absl::Seconds(20)), 1);
   const std::string status_output = ReadWholeFile(log);
   EXPECT_THAT(status_output, HasSubstr("UNREACHABLE"));
+  EXPECT_THAT(status_output, HasSubstr("authentication:   1 failed"));
+  absl::StatusOr<hsync::testing::Scrape> metrics = hsync::testing::ScrapeMetrics(metrics_port);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->Get("hsync_hub_auth_failures_total"), 1);
   const std::string hub_log = hub->get()->ReadLog();
-  for (const std::string& text : {status_output, hub_log, StatusOf(channel).DebugString()}) {
+  for (const std::string& text :
+       {status_output, hub_log, StatusOf(channel).DebugString(), metrics->body}) {
     EXPECT_THAT(text, Not(HasSubstr(setup.parent_api_key)));
     EXPECT_THAT(text, Not(HasSubstr("SeCrEt-AdMiN-PaTh")));
     EXPECT_THAT(text, Not(HasSubstr(guessed)));
