@@ -261,4 +261,36 @@ TEST(ReporterExampleConfig, DocumentsEveryKeyTheLoaderReads) {
   }
 }
 
+// The README's configuration reference: the text between `start` and `end`.
+std::string ReadmeSection(const std::string& start, const std::string& end) {
+  const std::string readme = ReadFile(kSource + "/README.md");
+  const size_t from = readme.find(start);
+  const size_t to = readme.find(end, from == std::string::npos ? 0 : from);
+  if (from == std::string::npos || to == std::string::npos) return "";
+  return readme.substr(from, to - from);
+}
+
+// Every key a loader reads is in its README table as `key` (a table such as
+// [nodes] as `nodes.<...>`).
+void ExpectReadmeNamesEveryKey(const std::string& section, const std::string& loader) {
+  ASSERT_FALSE(section.empty()) << "README.md has no configuration reference section";
+  for (const std::string& key : KeysReadBy(kSource + loader)) {
+    const bool named = section.find("`" + key + "`") != std::string::npos ||
+                       section.find("`" + key + ".") != std::string::npos;
+    EXPECT_TRUE(named) << "README.md's configuration reference does not name " << key;
+  }
+}
+
+TEST(ReadmeConfigReference, NamesEveryHubKey) {
+  ExpectReadmeNamesEveryKey(ReadmeSection("**`/etc/hiddify-sync/hub.toml`**",
+                                          "**`/etc/hiddify-sync/reporter.toml`**"),
+                            "/hub/hub_config.cc");
+}
+
+TEST(ReadmeConfigReference, NamesEveryReporterKey) {
+  ExpectReadmeNamesEveryKey(ReadmeSection("**`/etc/hiddify-sync/reporter.toml`**",
+                                          "### Watching it"),
+                            "/reporter/reporter_config.cc");
+}
+
 }  // namespace
