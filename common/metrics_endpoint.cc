@@ -1,6 +1,13 @@
 #include "common/metrics_endpoint.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <exception>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +37,35 @@ class CombinedCollectable : public prometheus::Collectable {
   MetricsSnapshot snapshot_;
 };
 
+// civetweb's accept loop polls with a 2 s quantum and is not woken by a
+// stop: connecting to it makes the poll return, so stopping takes
+// milliseconds instead of up to 2 s (a faster `systemctl stop`).
+void PokeListener(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return;
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const bool connected = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+    ::close(fd);
+    if (connected) break;
+  }
+  freeaddrinfo(found);
+}
+
+// The host of "host:port" / "[v6]:port" to connect to (any-address -> loopback).
+std::string WakeHost(const std::string& listen) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty() || host == "0.0.0.0") return "127.0.0.1";
+  if (host == "::") return "::1";
+  return host;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
@@ -51,9 +87,22 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", listen));
   }
   endpoint->port_ = ports.front();
+  endpoint->wake_host_ = WakeHost(listen);
   return endpoint;
 }
 
-MetricsEndpoint::~MetricsEndpoint() = default;
+MetricsEndpoint::~MetricsEndpoint() {
+  if (exposer_ == nullptr) return;
+  std::atomic<bool> stopped{false};
+  std::thread poker([this, &stopped] {
+    while (!stopped.load()) {
+      PokeListener(wake_host_, port_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  exposer_.reset();
+  stopped = true;
+  poker.join();
+}
 
 }  // namespace hsync

@@ -37,6 +37,7 @@ class MetricsEndpoint {
 
  private:
   MetricsEndpoint() = default;
+  std::string wake_host_;  // where to connect to wake the server's accept loop
   std::shared_ptr<prometheus::Collectable> collectable_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;

@@ -43,7 +43,13 @@ stop_all() {
   if [ -f "$DEMO_DIR/pids" ]; then
     # reverse order: reporters and children first, MariaDB last
     tac "$DEMO_DIR/pids" | while read -r pid; do kill "$pid" 2>/dev/null || true; done
-    sleep 1
+    # up to 5 s for a clean exit, then SIGKILL what is left
+    for _ in $(seq 1 50); do
+      alive=0
+      while read -r pid; do kill -0 "$pid" 2>/dev/null && alive=1; done <"$DEMO_DIR/pids"
+      [ "$alive" = 0 ] && break
+      sleep 0.1
+    done
     tac "$DEMO_DIR/pids" | while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done
     rm -f "$DEMO_DIR/pids"
   fi
@@ -237,9 +243,7 @@ done
 
 # --- status ---------------------------------------------------------------------------
 say "Hub status"
-if "$BIN/hiddify-sync-hub" status --help >/dev/null 2>&1; then
-  "$BIN/hiddify-sync-hub" status --config "$DEMO_DIR/hub.toml" || true
-fi
+"$BIN/hiddify-sync-hub" status --config "$DEMO_DIR/hub.toml" || true
 say "Reporter status (child1)"
 "$BIN/hiddify-sync-reporter" status --config "$DEMO_DIR/reporter1.toml" || true
 
