@@ -1,5 +1,7 @@
 #include "common/metric_families.h"
 
+#include "common/proto_time.h"
+
 namespace hsync {
 namespace {
 
@@ -47,6 +49,10 @@ prometheus::MetricFamily Counter(std::string name, std::string help, double valu
 double UnixSeconds(absl::Time t) {
   if (t == absl::InfinitePast()) return 0;
   return absl::ToDoubleSeconds(t - absl::UnixEpoch());
+}
+
+double UnixSeconds(const google::protobuf::Timestamp& ts) {
+  return UnixSeconds(FromProtoTimestamp(ts));
 }
 
 double AgeSeconds(absl::Time since, absl::Time now) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "prometheus/metric_family.h"
 
 namespace hsync {
@@ -25,8 +26,10 @@ void AddSample(prometheus::MetricFamily& family, double value, const MetricLabel
 prometheus::MetricFamily Gauge(std::string name, std::string help, double value);
 prometheus::MetricFamily Counter(std::string name, std::string help, double value);
 
-// Seconds since the Unix epoch; 0 for InfinitePast (never happened).
+// Seconds since the Unix epoch; 0 for InfinitePast / an unset timestamp
+// (never happened).
 double UnixSeconds(absl::Time t);
+double UnixSeconds(const google::protobuf::Timestamp& ts);
 // Seconds from `since` to `now`; 0 for InfinitePast.
 double AgeSeconds(absl::Time since, absl::Time now);
 

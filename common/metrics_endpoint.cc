@@ -11,6 +11,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/host_port.h"
+#include "common/logging.h"
 #include "prometheus/collectable.h"
 #include "prometheus/exposer.h"
 
@@ -55,13 +57,11 @@ void PokeListener(const std::string& host, int port) {
   freeaddrinfo(found);
 }
 
-// The host of "host:port" / "[v6]:port" to connect to (any-address -> loopback).
+// The host of `listen` to connect to (any-address -> loopback).
 std::string WakeHost(const std::string& listen) {
-  std::string host = listen.substr(0, listen.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty() || host == "0.0.0.0") return "127.0.0.1";
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(listen, &host, &port) || host == "0.0.0.0") return "127.0.0.1";
   if (host == "::") return "::1";
   return host;
 }
@@ -103,6 +103,23 @@ MetricsEndpoint::~MetricsEndpoint() {
   exposer_.reset();
   stopped = true;
   poker.join();
+}
+
+std::unique_ptr<MetricsEndpoint> StartMetricsOrLog(const std::string& listen,
+                                                   std::shared_ptr<prometheus::Registry> registry,
+                                                   MetricsSnapshot snapshot) {
+  if (listen.empty()) return nullptr;
+  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+      MetricsEndpoint::Start(listen, std::move(registry), std::move(snapshot));
+  if (!endpoint.ok()) {
+    // Syncing matters more than being watched: run on, but say it loudly.
+    LogError(absl::StrCat(endpoint.status().message(), "; /metrics is OFF (set metrics.listen "
+                                                       "to a free address, or \"\" to silence)"));
+    return nullptr;
+  }
+  LogInfo(absl::StrCat("metrics: serving Prometheus metrics on ", listen, " (port ",
+                       (*endpoint)->port(), ") at /metrics"));
+  return *std::move(endpoint);
 }
 
 }  // namespace hsync

@@ -43,4 +43,11 @@ class MetricsEndpoint {
   int port_ = 0;
 };
 
+// What both daemons do with [metrics] listen: "" -> nullptr (off); otherwise
+// Start(), logging where it serves, or logging an error and returning nullptr
+// when it cannot listen (the daemon runs on without /metrics).
+std::unique_ptr<MetricsEndpoint> StartMetricsOrLog(const std::string& listen,
+                                                   std::shared_ptr<prometheus::Registry> registry,
+                                                   MetricsSnapshot snapshot);
+
 }  // namespace hsync

@@ -38,6 +38,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/host_port.h"
 #include "common/logging.h"
 #include "hub/applier.h"
 #include "hub/parent_client.h"
@@ -87,7 +88,5 @@ bool IsLoopbackHost(std::string_view host);
 // "https://panel.example.com/<secret admin path>" -> "https://panel.example.com/...":
 // the admin proxy path is a secret and never logged.
 std::string RedactedParentUrl(const std::string& url);
-// Splits "host:port" / "[v6]:port" into host (without brackets) and port.
-bool SplitHostPort(std::string_view address, std::string* host, int* port);
 
 }  // namespace hsync::hub

@@ -18,8 +18,6 @@ const prometheus::Histogram::BucketBoundaries& DurationBuckets() {
   return buckets;
 }
 
-double Seconds(const google::protobuf::Timestamp& ts) { return UnixSeconds(FromProtoTimestamp(ts)); }
-
 }  // namespace
 
 HubInstruments::HubInstruments() : registry_(std::make_shared<prometheus::Registry>()) {
@@ -58,7 +56,7 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
   AddSample(info, 1, {{"version", s.version()}});
   out.push_back(std::move(info));
   out.push_back(Gauge("hsync_hub_start_time_seconds", "When the hub started (Unix time)",
-                      Seconds(s.started_at())));
+                      UnixSeconds(s.started_at())));
 
   // Per node.
   auto reports = CounterFamily("hsync_hub_node_reports_total",
@@ -78,7 +76,7 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
     AddSample(reports, static_cast<double>(node.reports_accepted()), labels);
     AddSample(duplicates, static_cast<double>(node.duplicates()), labels);
     AddSample(bytes, static_cast<double>(node.bytes_accepted()), labels);
-    AddSample(last_report, Seconds(node.last_report_at()), labels);
+    AddSample(last_report, UnixSeconds(node.last_report_at()), labels);
     AddSample(stream_open, node.roster_stream_open() ? 1 : 0, labels);
     AddSample(version_sent, static_cast<double>(node.roster_version_sent()), labels);
   }
@@ -113,7 +111,7 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
                       s.failing_users_size()));
   out.push_back(Gauge("hsync_hub_last_apply_timestamp_seconds",
                       "When the last apply cycle wrote to the parent (Unix time; 0 = never)",
-                      Seconds(s.last_apply_at())));
+                      UnixSeconds(s.last_apply_at())));
   out.push_back(Gauge("hsync_hub_parent_reachable",
                       "1 when the parent panel answered the last request", s.parent_reachable()));
   out.push_back(Counter("hsync_hub_orphaned_bytes_total",

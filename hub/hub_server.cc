@@ -115,7 +115,7 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
     return absl::Status(started.code(), absl::StrCat("applier: ", started.message()));
   }
   hub->poller_->Start();
-  if (!config.metrics_listen.empty()) hub->StartMetrics(config.metrics_listen);
+  hub->StartMetrics(config.metrics_listen);
   return hub;
 }
 
@@ -131,17 +131,7 @@ void HubServer::StartMetrics(const std::string& listen) {
     families.push_back(Gauge("hsync_hub_status_ok", "1 when the hub could read its own status", 1));
     return families;
   };
-  absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
-      MetricsEndpoint::Start(listen, instruments_->registry(), std::move(snapshot));
-  if (!endpoint.ok()) {
-    // Syncing matters more than being watched: run on, but say it loudly.
-    LogError(absl::StrCat(endpoint.status().message(), "; /metrics is OFF (set metrics.listen "
-                                                       "to a free address, or \"\" to silence)"));
-    return;
-  }
-  metrics_ = *std::move(endpoint);
-  LogInfo(absl::StrCat("metrics: serving Prometheus metrics on ", listen, " (port ",
-                       metrics_->port(), ") at /metrics"));
+  metrics_ = StartMetricsOrLog(listen, instruments_->registry(), std::move(snapshot));
 }
 
 int HubServer::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }

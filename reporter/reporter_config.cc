@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/config_reader.h"
+#include "common/host_port.h"
 
 namespace hsync::reporter {
 namespace {
@@ -30,18 +31,10 @@ bool IsNodeId(const std::string& s) {
   return true;
 }
 
-// Splits "host:port" / "[v6]:port"; false when malformed.
-bool SplitHostPort(const std::string& text, std::string* host, int* port) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  std::string h = text.substr(0, colon);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  else if (h.find(':') != std::string::npos) return false;
-  int p = 0;
-  if (!absl::SimpleAtoi(text.substr(colon + 1), &p) || p < 1 || p > 65535) return false;
-  *host = h;
-  *port = p;
-  return !h.empty();
+// SplitHostPort with a real port (1-65535): the reporter never listens on or
+// dials "any port".
+bool SplitHostRealPort(const std::string& text, std::string* host, int* port) {
+  return SplitHostPort(text, host, port) && *port > 0;
 }
 
 // Reads a whole (non-secret) file, e.g. a PEM certificate.
@@ -58,7 +51,7 @@ void ReadHub(ConfigReader& r, HubConfig& hub) {
   hub.address = r.RequireString("hub.address");
   std::string host;
   int port = 0;
-  if (!hub.address.empty() && !SplitHostPort(hub.address, &host, &port)) {
+  if (!hub.address.empty() && !SplitHostRealPort(hub.address, &host, &port)) {
     r.AddError("hub.address", "must be host:port");
   }
   hub.plaintext = r.GetBool("hub.plaintext", false);
@@ -171,7 +164,7 @@ void ReadStatus(ConfigReader& r, StatusConfig& s) {
   s.listen = r.GetString("status.listen", s.listen);
   std::string host;
   int port = 0;
-  if (!SplitHostPort(s.listen, &host, &port)) {
+  if (!SplitHostRealPort(s.listen, &host, &port)) {
     r.AddError("status.listen", "must be host:port");
   } else if (!IsLoopbackAddress(s.listen)) {
     r.AddError("status.listen", "must be a loopback address (127.0.0.1, [::1] or localhost)");
@@ -182,7 +175,7 @@ void ReadMetrics(ConfigReader& r, MetricsConfig& m) {
   m.listen = r.GetString("metrics.listen", m.listen);
   std::string host;
   int port = 0;
-  if (!m.listen.empty() && !SplitHostPort(m.listen, &host, &port)) {
+  if (!m.listen.empty() && !SplitHostRealPort(m.listen, &host, &port)) {
     r.AddError("metrics.listen", "must be host:port, [ipv6]:port, or \"\" (off)");
   }
 }
@@ -213,7 +206,7 @@ bool IsLoopbackAddress(const std::string& host_port) {
   std::string host = host_port;
   std::string h;
   int port = 0;
-  if (SplitHostPort(host_port, &h, &port)) host = h;
+  if (SplitHostRealPort(host_port, &h, &port)) host = h;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host == "localhost" || host == "::1") return true;
   if (!absl::StartsWith(host, "127.")) return false;

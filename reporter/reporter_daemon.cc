@@ -98,19 +98,10 @@ absl::Status ReporterDaemon::Start() {
 
 void ReporterDaemon::StartMetrics() {
   const std::string& listen = config_.metrics.listen;
-  if (listen.empty()) return;
-  auto endpoint = MetricsEndpoint::Start(listen, instruments_.registry(), [this] {
+  metrics_ = StartMetricsOrLog(listen, instruments_.registry(), [this] {
     return ReporterStatusMetrics(status_service_->Current(), absl::Now());
   });
-  if (!endpoint.ok()) {
-    // Syncing matters more than being watched: run on, but say it loudly.
-    LogError(absl::StrCat(endpoint.status().message(), "; /metrics is OFF (set metrics.listen "
-                                                       "to a free address, or \"\" to silence)"));
-    return;
-  }
-  metrics_ = *std::move(endpoint);
-  LogInfo(absl::StrCat("metrics: serving Prometheus metrics on ", listen, " at /metrics"));
-  if (!IsLoopbackAddress(listen)) {
+  if (metrics_ != nullptr && !IsLoopbackAddress(listen)) {
     LogWarning(absl::StrCat("metrics.listen = \"", listen, "\" is not loopback: user counts and "
                             "traffic totals are readable from the network (firewall it)"));
   }

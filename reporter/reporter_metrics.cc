@@ -8,8 +8,6 @@ namespace {
 
 using hiddify_sync::v1::ReporterStatusReply;
 
-double Seconds(const google::protobuf::Timestamp& ts) { return UnixSeconds(FromProtoTimestamp(ts)); }
-
 }  // namespace
 
 ReporterInstruments::ReporterInstruments() : registry_(std::make_shared<prometheus::Registry>()) {
@@ -56,7 +54,7 @@ std::vector<prometheus::MetricFamily> ReporterStatusMetrics(const ReporterStatus
   AddSample(info, 1, {{"version", s.version()}, {"node", s.node_id()}});
   out.push_back(std::move(info));
   out.push_back(Gauge("hsync_reporter_start_time_seconds", "When the reporter started (Unix time)",
-                      Seconds(s.started_at())));
+                      UnixSeconds(s.started_at())));
 
   // Hub.
   out.push_back(Gauge("hsync_reporter_hub_connected", "1 while the gRPC channel to the hub is up",
@@ -65,12 +63,12 @@ std::vector<prometheus::MetricFamily> ReporterStatusMetrics(const ReporterStatus
                       s.roster_stream_open()));
   out.push_back(Gauge("hsync_reporter_last_ack_timestamp_seconds",
                       "When the hub last acknowledged a report (Unix time; 0 = never)",
-                      Seconds(s.last_ack_at())));
+                      UnixSeconds(s.last_ack_at())));
 
   // Collect and outbox.
   out.push_back(Gauge("hsync_reporter_last_collect_timestamp_seconds",
                       "When the last successful collect started (Unix time; 0 = never)",
-                      Seconds(s.last_collect_at())));
+                      UnixSeconds(s.last_collect_at())));
   out.push_back(Gauge("hsync_reporter_last_seq_written", "Sequence number of the newest report",
                       static_cast<double>(s.last_seq_written())));
   out.push_back(Gauge("hsync_reporter_last_seq_acked",
@@ -93,7 +91,7 @@ std::vector<prometheus::MetricFamily> ReporterStatusMetrics(const ReporterStatus
                       static_cast<double>(s.roster_version_applied())));
   out.push_back(Gauge("hsync_reporter_roster_applied_timestamp_seconds",
                       "When a roster was last applied (Unix time; 0 = never)",
-                      Seconds(s.roster_applied_at())));
+                      UnixSeconds(s.roster_applied_at())));
   prometheus::MetricFamily changed = CounterFamily(
       "hsync_reporter_users_changed_total",
       "Users changed on the child panel to follow the roster, by kind");
@@ -116,7 +114,7 @@ std::vector<prometheus::MetricFamily> ReporterStatusMetrics(const ReporterStatus
                       s.apply_pending()));
   out.push_back(Gauge("hsync_reporter_last_error_timestamp_seconds",
                       "When the last error was recorded (Unix time; 0 = never)",
-                      Seconds(s.last_error_at())));
+                      UnixSeconds(s.last_error_at())));
   return out;
 }
 

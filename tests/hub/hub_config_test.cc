@@ -248,24 +248,6 @@ TEST_F(HubConfigTest, LoadsFromAFile) {
   EXPECT_EQ(config->source, path);
 }
 
-TEST(HubConfigHelpersTest, SplitHostPort) {
-  std::string host;
-  int port = 0;
-  EXPECT_TRUE(SplitHostPort("0.0.0.0:7443", &host, &port));
-  EXPECT_EQ(host, "0.0.0.0");
-  EXPECT_EQ(port, 7443);
-  EXPECT_TRUE(SplitHostPort("[::1]:0", &host, &port));
-  EXPECT_EQ(host, "::1");
-  EXPECT_EQ(port, 0);
-  EXPECT_TRUE(SplitHostPort("localhost:80", &host, &port));
-  EXPECT_FALSE(SplitHostPort("::1:80", &host, &port));
-  EXPECT_FALSE(SplitHostPort("host:", &host, &port));
-  EXPECT_FALSE(SplitHostPort(":80", &host, &port));
-  EXPECT_FALSE(SplitHostPort("host:65536", &host, &port));
-  EXPECT_FALSE(SplitHostPort("host:-1", &host, &port));
-  EXPECT_FALSE(SplitHostPort("host:8a", &host, &port));
-}
-
 TEST(HubConfigHelpersTest, LoopbackHosts) {
   EXPECT_TRUE(IsLoopbackHost("127.0.0.1"));
   EXPECT_TRUE(IsLoopbackHost("127.1.2.3"));
