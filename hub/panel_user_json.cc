@@ -156,7 +156,8 @@ absl::StatusOr<User> UserFromJson(const json& obj) {
                 std::numeric_limits<int64_t>::max());
   if (telegram_id.has_value()) u.set_telegram_id(*telegram_id);
   u.set_lang(r.NullableString("lang"));
-  u.set_added_by_uuid(r.NullableString("added_by_uuid"));
+  // added_by_uuid is an admin's API key: checked for shape, never kept.
+  (void)r.NullableString("added_by_uuid");
   u.set_ed25519_private_key(r.NullableString("ed25519_private_key"));
   u.set_ed25519_public_key(r.NullableString("ed25519_public_key"));
   u.set_wg_pk(r.NullableString("wg_pk"));

@@ -18,9 +18,9 @@ namespace hsync::hub {
 // them; the GiB numbers become exact bytes (hsync::PanelGiBToBytes; negative,
 // NaN or infinite -> error); dates and times are checked against the panel's
 // formats. null is accepted where the panel's database allows NULL
-// (start_date, last_reset_time, telegram_id -> unset; comment, mode, lang,
-// added_by_uuid and the key fields -> ""). Keys a newer panel may add are
-// ignored. Errors are DataLoss and name the field (and the uuid when known).
+// (start_date, last_reset_time, telegram_id -> unset; comment, mode, lang
+// and the key fields -> ""). added_by_uuid is read but never kept: an admin's
+// uuid is its API key. Keys a newer panel may add are ignored. Errors are DataLoss and name the field (and the uuid when known).
 absl::StatusOr<hiddify_sync::v1::User> ParsePanelUser(std::string_view body);
 
 // Parses a response body holding a JSON array of user objects (list route).

@@ -37,7 +37,6 @@ User MakeUser(const std::string& uuid, int n = 1) {
   u.set_comment("vip");
   u.set_telegram_id(987654321);
   u.set_lang("fa");
-  u.set_added_by_uuid(RandomUuid());
   u.set_ed25519_private_key(
       "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ" +
       std::to_string(n) + "\n-----END OPENSSH PRIVATE KEY-----\n");

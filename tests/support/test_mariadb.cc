@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -108,7 +109,8 @@ absl::StatusOr<int> StartServer(const std::string& mariadbd, const std::string& 
                                 const std::string& socket, const std::string& run_dir) {
   std::vector<std::string> argv = {mariadbd, "--no-defaults", "--datadir=" + datadir,
                                    "--socket=" + socket, "--pid-file=" + run_dir + "/mysqld.pid",
-                                   "--log-error=" + run_dir + "/error.log"};
+                                   "--log-error=" + run_dir + "/error.log",
+                                   "--tmpdir=" + run_dir};
   for (std::string& flag : ServerFlags()) argv.push_back(std::move(flag));
   ASSIGN_OR_RETURN(const int pid, SpawnDetached(argv, run_dir + "/mariadbd.out"));
   MariaDbOptions options;
@@ -147,6 +149,9 @@ void StopServer(int pid, bool hard) {
   WaitExit(pid, absl::Seconds(10));
 }
 
+absl::StatusOr<std::string> BuildTemplateDatadir(const std::string& mariadbd,
+                                                 const std::string& path);
+
 // A shut-down, freshly initialised datadir is kept once per machine and
 // mariadbd build (sparse, a few MB); each server starts from a copy of it.
 // Building it takes ~2 s; copying it ~0.1 s.
@@ -159,13 +164,42 @@ absl::StatusOr<std::string> TemplateDatadir(const std::string& mariadbd) {
                                         info.st_mtime, "-v1");
   if (::access((path + "/mysql").c_str(), F_OK) == 0) return path;
 
+  // Test processes start at once (ctest -j): one builds, the others wait on
+  // the lock and then find the template. Without it two bootstraps raced and
+  // one failed ("Unknown table 'mysql.tmp_user_sys'").
+  const std::string lock_path = path + ".lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) {
+    return absl::InternalError(absl::StrCat("open ", lock_path, ": ", std::strerror(errno)));
+  }
+  while (::flock(lock_fd, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      const int error = errno;
+      ::close(lock_fd);
+      return absl::InternalError(absl::StrCat("flock ", lock_path, ": ", std::strerror(error)));
+    }
+  }
+  absl::StatusOr<std::string> built = BuildTemplateDatadir(mariadbd, path);
+  ::close(lock_fd);  // releases the lock
+  return built;
+}
+
+// Builds the template at `path` unless another process did it first; the
+// caller holds the template lock.
+absl::StatusOr<std::string> BuildTemplateDatadir(const std::string& mariadbd,
+                                                 const std::string& path) {
+  if (::access((path + "/mysql").c_str(), F_OK) == 0) return path;
+  std::error_code ignored_error;
+  std::filesystem::remove_all(path, ignored_error);  // a half-built one from a killed build
+
   const std::string install_db = FindProgram("mariadb-install-db");
   if (install_db.empty()) return absl::NotFoundError("mariadb-install-db not found in PATH");
   const std::string build = MakeTempDir("hsync-mariadb-template-build");
   const std::string datadir = build + "/data";
   absl::Status status = RunToCompletion(
       {install_db, "--no-defaults", "--datadir=" + datadir,
-       "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"},
+       "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root",
+       "--tmpdir=" + build},
       build + "/install.log", absl::Seconds(120));
   if (status.ok()) {
     // One start and clean shutdown creates the redo log at our size.
