@@ -178,7 +178,8 @@ TEST(TestMariaDbTest, HardKillAndRestartKeepsCommittedData) {
   EXPECT_FALSE(conn->Ping());
   EXPECT_FALSE(MariaDbConnection::Connect(db.Options(name)).ok());
 
-  ASSERT_TRUE(db.StartAgain().ok());
+  const absl::Status restarted = db.StartAgain();
+  ASSERT_TRUE(restarted.ok()) << restarted;
   EXPECT_NE(db.pid(), old_pid);
   auto again = ConnectOrDie(db.Options(name));
   ASSERT_NE(again, nullptr);

@@ -149,6 +149,13 @@ void StopServer(int pid, bool hard) {
   WaitExit(pid, absl::Seconds(10));
 }
 
+constexpr char kOwnerFile[] = "owner.pid";
+
+// Records this test process as the owner of `dir` (see RemoveStaleServerDirs).
+void WriteOwner(const std::string& dir) {
+  std::ofstream(dir + "/" + kOwnerFile) << ::getpid() << "\n";
+}
+
 absl::StatusOr<std::string> BuildTemplateDatadir(const std::string& mariadbd,
                                                  const std::string& path);
 
@@ -195,6 +202,7 @@ absl::StatusOr<std::string> BuildTemplateDatadir(const std::string& mariadbd,
   const std::string install_db = FindProgram("mariadb-install-db");
   if (install_db.empty()) return absl::NotFoundError("mariadb-install-db not found in PATH");
   const std::string build = MakeTempDir("hsync-mariadb-template-build");
+  WriteOwner(build);
   const std::string datadir = build + "/data";
   absl::Status status = RunToCompletion(
       {install_db, "--no-defaults", "--datadir=" + datadir,
@@ -225,8 +233,10 @@ absl::StatusOr<std::string> BuildTemplateDatadir(const std::string& mariadbd,
 }
 
 // Removes server dirs left behind by crashed test processes (their mariadbd
-// died with them through PR_SET_PDEATHSIG): a pid file naming a dead process,
-// or no pid file and untouched for an hour.
+// died with them through PR_SET_PDEATHSIG): the owning test process is gone,
+// or no owner is recorded and the dir is untouched for an hour. The server's
+// own pid says nothing: a test that hard-kills its server and starts it
+// again has a dead mariadbd pid in a dir it still uses.
 void RemoveStaleServerDirs() {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -239,7 +249,7 @@ void RemoveStaleServerDirs() {
     std::error_code entry_ec;
     if (!entry.is_directory(entry_ec)) continue;
     bool stale = false;
-    std::ifstream pid_file(entry.path() / "mysqld.pid");
+    std::ifstream pid_file(entry.path() / kOwnerFile);
     int pid = 0;
     if (pid_file >> pid && pid > 0) {
       stale = ::kill(pid, 0) != 0 && errno == ESRCH;
@@ -271,6 +281,7 @@ absl::StatusOr<std::unique_ptr<TestMariaDb>> TestMariaDb::Start() {
   ASSIGN_OR_RETURN(const std::string template_dir, TemplateDatadir(mariadbd));
   std::unique_ptr<TestMariaDb> db(new TestMariaDb());
   db->dir_ = MakeTempDir("hsync-mariadb");
+  WriteOwner(db->dir_);
   db->socket_path_ = db->dir_ + "/mysqld.sock";
   RETURN_IF_ERROR(RunToCompletion({"/bin/cp", "-a", template_dir, db->dir_ + "/data"},
                                   db->dir_ + "/cp.log", absl::Seconds(120)));
