@@ -89,6 +89,10 @@ absl::StatusOr<HttpAnswer> ParentHttpSession::Perform(std::string_view method,
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, Millis(impl.options.request_timeout));
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, impl.headers);
+  // In-memory cookie jar: send the panel's session cookie back, or every call
+  // creates a new 10-day session in the panel's Redis (PANEL.md §1). The
+  // cookies survive curl_easy_reset; the engine is switched on again here.
+  curl_easy_setopt(c, CURLOPT_COOKIEFILE, "");
   curl_easy_setopt(c, CURLOPT_USERAGENT, impl.options.user_agent.c_str());
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, impl.options.verify_tls ? 1L : 0L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, impl.options.verify_tls ? 2L : 0L);

@@ -176,7 +176,7 @@ TEST_F(PanelsimFaultsTest, CountersCountCallsAndUsagePatches) {
   EXPECT_EQ(c["traffic_ticks"], 0);
   ASSERT_EQ(Control("DELETE", "/_sim/counters").status, 200);
   EXPECT_EQ(Counters(), (json{{"calls", json::object()}, {"usage_patches", 0}, {"apply_users", 0},
-                              {"traffic_ticks", 0}}));
+                              {"traffic_ticks", 0}, {"sessions_created", 0}}));
 }
 
 TEST_F(PanelsimFaultsTest, FaultedCallsAreCountedToo) {

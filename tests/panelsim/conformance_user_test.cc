@@ -72,7 +72,7 @@ TEST_F(PanelsimUserTest, NewUserHasThePanelsDefaultsAndFormats) {
   EXPECT_EQ(u["enable"], true);
   EXPECT_EQ(u["is_active"], true);
   EXPECT_EQ(u["lang"], "en");
-  EXPECT_EQ(u["comment"], nullptr);
+  EXPECT_EQ(u["comment"], "");
   EXPECT_EQ(u["telegram_id"], nullptr);
   EXPECT_EQ(u["added_by_uuid"], panel().api_key());
   EXPECT_TRUE(u["id"].is_number_integer());
@@ -89,6 +89,19 @@ TEST_F(PanelsimUserTest, NewUserHasThePanelsDefaultsAndFormats) {
   // Row in the database with every NOT NULL column filled as the panel does.
   EXPECT_EQ(UserColumn(u["uuid"], "max_ips"), "100");
   EXPECT_EQ(UserColumn(u["uuid"], "usage_limit"), "1073741824000");
+}
+
+TEST_F(PanelsimUserTest, PostWithOnlyNameStoresAndAnswersAnEmptyComment) {
+  // The model's default is '' (the column's SQL default is NULL).
+  const HttpResponse r = Api("POST", "admin/user/", R"({"name":"no-comment"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("comment":"")"), std::string::npos) << r.body;
+  const std::string uuid = ParseJson(r.body)["uuid"];
+  EXPECT_EQ(UserColumn(uuid, "comment"), "");
+  EXPECT_EQ(GetUser(uuid)["comment"], "");
+  // A row whose comment is NULL (written by SQL) still answers null.
+  SqlExec(absl::StrCat("UPDATE user SET comment = NULL WHERE uuid = '", uuid, "'"));
+  EXPECT_EQ(GetUser(uuid)["comment"], nullptr);
 }
 
 TEST_F(PanelsimUserTest, LangFallsBackToPanelDefaultWhenNull) {
@@ -158,9 +171,10 @@ TEST_F(PanelsimUserTest, NullLeavesEveryFieldUnchanged) {
   const std::string uuid = u["uuid"];
   json nulls = json::object();
   for (const char* k : {"name", "usage_limit_GB", "current_usage_GB", "package_days", "mode",
-                        "last_online", "comment", "telegram_id", "lang", "enable", "uuid",
+                        "last_online", "comment", "telegram_id", "lang", "uuid",
                         "added_by_uuid", "ed25519_private_key", "ed25519_public_key", "wg_pk",
-                        "wg_pub", "wg_psk", "last_reset_time", "is_active"}) {
+                        "wg_pub", "wg_psk", "last_reset_time"}) {
+    // (enable, is_active and id refuse null: NullEnableIsActiveOrIdIs422AndChangesNothing.)
     nulls[k] = nullptr;
   }
   const HttpResponse r = PatchUser(uuid, nulls);
@@ -315,6 +329,88 @@ TEST_F(PanelsimUserTest, KeysFromTheBodyOnlyWhenComplete) {
   EXPECT_NE(u["ed25519_private_key"], "PRIV");
   EXPECT_NE(u["wg_pk"], "a");
   EXPECT_EQ(u["wg_pk"].get<std::string>().size(), 44u);
+}
+
+TEST_F(PanelsimUserTest, PatchStoresEachWireGuardKeyItIsGiven) {
+  const json u = CreateUser({{"name", "wg-patch"}});
+  const std::string uuid = u["uuid"];
+  const std::string new_pk = "cGF0Y2hlZCB3aXJlZ3VhcmQgcHJpdmF0ZSBrZXkgISE=";
+  HttpResponse r = PatchUser(uuid, {{"wg_pk", new_pk}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  json after = ParseJson(r.body);
+  EXPECT_EQ(after["wg_pk"], new_pk);
+  EXPECT_EQ(after["wg_pub"], u["wg_pub"]);
+  EXPECT_EQ(after["wg_psk"], u["wg_psk"]);
+  EXPECT_EQ(UserColumn(uuid, "wg_pk"), new_pk);
+  EXPECT_EQ(UserColumn(uuid, "wg_pub"), u["wg_pub"].get<std::string>());
+  // null leaves a key unchanged; an empty string is stored (`is not None`).
+  r = PatchUser(uuid, {{"wg_pub", nullptr}, {"wg_psk", ""}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  after = ParseJson(r.body);
+  EXPECT_EQ(after["wg_pub"], u["wg_pub"]);
+  EXPECT_EQ(after["wg_psk"], "");
+  EXPECT_EQ(UserColumn(uuid, "wg_psk"), "");
+  EXPECT_EQ(UserColumn(uuid, "wg_pk"), new_pk);
+}
+
+TEST_F(PanelsimUserTest, NullEnableIsActiveOrIdIs422AndChangesNothing) {
+  const json u = CreateUser({{"name", "not-null"}, {"enable", true}});
+  const std::string uuid = u["uuid"];
+  for (const std::string field : {"enable", "is_active", "id"}) {
+    const HttpResponse r = PatchUser(uuid, {{field, nullptr}, {"name", "changed"}});
+    EXPECT_EQ(r.status, 422) << field;
+    EXPECT_EQ(r.body, absl::StrCat(R"({"detail":{"json":{")", field,
+                                   R"(":["Field may not be null."]}},"message":"Validation error"})"))
+        << field;
+  }
+  // With an Accept that admits HTML (libcurl's */*), the same error as {"msg": ...}.
+  absl::StatusOr<HttpResponse> raw =
+      Raw("PATCH", absl::StrCat("/proxy/api/v2/", UserPath(uuid)), R"({"enable":null})",
+          {absl::StrCat("Hiddify-API-Key: ", panel().api_key()), "Accept: */*",
+           "Content-Type: application/json"});
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_EQ(raw->status, 422);
+  EXPECT_EQ(raw->body, R"({"msg":"Validation error"})");
+  EXPECT_EQ(GetUser(uuid), u);
+  EXPECT_EQ(UserColumn(uuid, "enable"), "1");
+  // POST alike: nothing is created.
+  const HttpResponse post = Api("POST", "admin/user/", R"({"name":"null-enable","enable":null})");
+  EXPECT_EQ(post.status, 422);
+  EXPECT_EQ(ParseJson(post.body)["detail"]["json"]["enable"],
+            json::array({"Field may not be null."}));
+  EXPECT_TRUE(Sql("SELECT id FROM user WHERE name = 'null-enable'").rows.empty());
+  // id is validated as an integer (then ignored).
+  const HttpResponse bad_id = PatchUser(uuid, {{"id", "seven"}});
+  EXPECT_EQ(bad_id.status, 422);
+  EXPECT_EQ(ParseJson(bad_id.body)["detail"]["json"]["id"], json::array({"Not a valid integer."}));
+}
+
+TEST_F(PanelsimUserTest, MalformedJsonBodyIs500WhateverTheAccept) {
+  const json u = CreateUser({{"name", "malformed"}});
+  const std::string path = absl::StrCat("/proxy/api/v2/", UserPath(u["uuid"]));
+  const std::string expected =
+      R"({"msg":"400 Bad Request: The browser (or proxy) sent a request that this server could not understand."})";
+  for (const std::string accept : {"application/json", "*/*"}) {
+    for (const std::string body : {R"({"name":"changed")", "not json", " "}) {
+      absl::StatusOr<HttpResponse> r =
+          Raw("PATCH", path, body,
+              {absl::StrCat("Hiddify-API-Key: ", panel().api_key()),
+               absl::StrCat("Accept: ", accept), "Content-Type: application/json"});
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->status, 500) << accept << " " << body;
+      EXPECT_EQ(r->body, expected) << accept << " " << body;
+    }
+  }
+  EXPECT_EQ(GetUser(u["uuid"]), u);
+  // POST alike, and nothing is created.
+  const size_t users_before = Sql("SELECT id FROM user").rows.size();
+  const HttpResponse post = Api("POST", "admin/user/", R"({"name":"malformed-post")");
+  EXPECT_EQ(post.status, 500);
+  EXPECT_EQ(post.body, expected);
+  EXPECT_EQ(Sql("SELECT id FROM user").rows.size(), users_before);
+  // An empty body is no body: {} (a PATCH that changes nothing).
+  const HttpResponse empty = Api("PATCH", UserPath(u["uuid"]), "");
+  EXPECT_EQ(empty.status, 200) << empty.body;
 }
 
 TEST_F(PanelsimUserTest, UnknownAddedByUuidCreatesAnAgentAdmin) {

@@ -18,6 +18,7 @@ struct SimRequest {
   std::string accept;
   std::string content_type;
   std::optional<std::string> api_key;  // Hiddify-API-Key header
+  std::string cookie;                  // Cookie header, may be empty
 };
 
 struct SimResponse {

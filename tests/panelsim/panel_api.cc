@@ -7,8 +7,8 @@
 #include "absl/strings/str_split.h"
 #include "tests/panelsim/bot_detector.h"
 #include "tests/panelsim/db_session.h"
-#include "tests/panelsim/key_generator.h"
 #include "tests/panelsim/py_json.h"
+#include "tests/panelsim/session_store.h"
 #include "tests/panelsim/user_input.h"
 #include "tests/panelsim/user_store.h"
 
@@ -52,9 +52,6 @@ SimResponse PermanentRedirect(const SimRequest& request) {
 SimResponse JsonOk(std::string body) {
   SimResponse response;
   response.body = std::move(body);
-  // The panel logs the caller in; clients must not rely on this cookie.
-  response.headers.push_back(
-      {"Set-Cookie", absl::StrCat("session=", RandomAlnum(32), "; HttpOnly; Path=/")});
   return response;
 }
 
@@ -80,7 +77,10 @@ SimResponse PanelApi::Handle(const SimRequest& request, const RouteMatch& match)
   if (FirstPathSegment(request.path) != proxy_path_) {
     return ErrorResponse(request, ApiError::Abort(400, "invalid request"));
   }
-  // A key that names no admin (a user's uuid included) is refused before routing.
+  // Login (the panel's auth_before_request): by a non-empty key, else by the
+  // admin of a live session cookie. A key that names no admin (a user's uuid
+  // included) is refused before routing.
+  const std::optional<std::string> session_id = CookieValue(request.cookie, kSessionCookieName);
   std::optional<Caller> caller;
   std::optional<std::optional<UserRecord>> prefetched;  // the path's user, read with the key
   if (request.api_key.has_value() && !request.api_key->empty()) {
@@ -92,7 +92,7 @@ SimResponse PanelApi::Handle(const SimRequest& request, const RouteMatch& match)
       if (!both.ok()) {
         return ErrorResponse(request, ApiError::Exception(DatabaseErrorText(both.status())));
       }
-      if (!both->has_value()) return ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
+      if (!both->has_value()) return LoginRefused(request, session_id);
       caller = Caller{(*both)->admin};
       prefetched = std::move((*both)->user);
     } else {
@@ -100,10 +100,42 @@ SimResponse PanelApi::Handle(const SimRequest& request, const RouteMatch& match)
       if (!admin.ok()) {
         return ErrorResponse(request, ApiError::Exception(DatabaseErrorText(admin.status())));
       }
-      if (!admin->has_value()) return ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
+      if (!admin->has_value()) return LoginRefused(request, session_id);
+      caller = Caller{**admin};
+    }
+  } else if (session_id.has_value()) {
+    if (std::optional<int64_t> admin_id = sessions_.AdminOf(*session_id)) {
+      UserStore store(DbSession::ForThisThread());
+      absl::StatusOr<std::optional<AdminRecord>> admin = store.FindAdminById(*admin_id);
+      if (!admin.ok()) {
+        return ErrorResponse(request, ApiError::Exception(DatabaseErrorText(admin.status())));
+      }
+      if (!admin->has_value()) return LoginRefused(request, session_id);
       caller = Caller{**admin};
     }
   }
+  if (!caller.has_value()) return Route(request, match, nullptr, nullptr);
+  // Logged in: the session is saved (a new one unless the cookie named a live
+  // one) and its cookie set, whatever the answer.
+  const SessionStore::Saved session = sessions_.Save(session_id, caller->admin.id);
+  SimResponse response =
+      Route(request, match, &*caller, prefetched.has_value() ? &*prefetched : nullptr);
+  response.headers.push_back({"Set-Cookie", SessionSetCookie(session.sid, session.expires)});
+  return response;
+}
+
+SimResponse PanelApi::LoginRefused(const SimRequest& request,
+                                   const std::optional<std::string>& session_id) {
+  SimResponse response = ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
+  // The panel's logout empties the session, and an emptied session is deleted.
+  if (session_id.has_value() && sessions_.Drop(*session_id)) {
+    response.headers.push_back({"Set-Cookie", SessionDeleteCookie()});
+  }
+  return response;
+}
+
+SimResponse PanelApi::Route(const SimRequest& request, const RouteMatch& match,
+                            const Caller* caller, const std::optional<UserRecord>* prefetched) {
   switch (match.kind) {
     case RouteMatch::Kind::kRedirect:
       return PermanentRedirect(request);
@@ -120,8 +152,8 @@ SimResponse PanelApi::Handle(const SimRequest& request, const RouteMatch& match)
     response.headers.push_back({"Allow", absl::StrJoin(match.allowed_methods, ", ")});
     return response;
   }
-  if (!caller.has_value()) return ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
-  return Dispatch(request, match, *caller, prefetched.has_value() ? &*prefetched : nullptr);
+  if (caller == nullptr) return ErrorResponse(request, ApiError::Abort(403, "Unathorized"));
+  return Dispatch(request, match, *caller, prefetched);
 }
 
 SimResponse PanelApi::Dispatch(const SimRequest& request, const RouteMatch& match,

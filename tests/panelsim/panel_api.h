@@ -1,6 +1,8 @@
 // The Hiddify panel's REST API v2 for users (PANEL.md §1), request by request:
-// the panel's order of checks (bot User-Agent, proxy path, API key, routing,
-// login), then the user endpoints, with errors shaped by the Accept header.
+// the panel's order of checks (bot User-Agent, proxy path, API key or session
+// cookie, routing, login), then the user endpoints, with errors shaped by the
+// Accept header. A logged-in request saves its server-side session and gets
+// the session cookie, as the panel's Flask-Session does.
 #pragma once
 
 #include <string>
@@ -8,6 +10,7 @@
 #include "tests/panelsim/http_types.h"
 #include "tests/panelsim/panel_routes.h"
 #include "tests/panelsim/sim_clock.h"
+#include "tests/panelsim/session_store.h"
 #include "tests/panelsim/sim_counters.h"
 #include "tests/panelsim/user_service.h"
 
@@ -19,7 +22,10 @@ inline constexpr char kPanelVersion[] = "12.3.0";
 class PanelApi {
  public:
   PanelApi(std::string proxy_path, SimClock& clock, SimCounters& counters)
-      : proxy_path_(std::move(proxy_path)), clock_(clock), users_(clock, counters) {}
+      : proxy_path_(std::move(proxy_path)),
+        clock_(clock),
+        users_(clock, counters),
+        sessions_(counters) {}
 
   const std::string& proxy_path() const { return proxy_path_; }
   RouteMatch Match(const SimRequest& request) const {
@@ -29,6 +35,11 @@ class PanelApi {
   SimResponse Handle(const SimRequest& request, const RouteMatch& match);
 
  private:
+  // 403 for a login that failed; drops the request's session if it was live.
+  SimResponse LoginRefused(const SimRequest& request, const std::optional<std::string>& session_id);
+  // Routing errors, OPTIONS, then 403 without `caller` or the endpoint.
+  SimResponse Route(const SimRequest& request, const RouteMatch& match, const Caller* caller,
+                    const std::optional<UserRecord>* prefetched);
   // `prefetched`: the path's user as read together with the key (null if not read).
   SimResponse Dispatch(const SimRequest& request, const RouteMatch& match, const Caller& caller,
                        const std::optional<UserRecord>* prefetched);
@@ -37,6 +48,7 @@ class PanelApi {
   const std::string proxy_path_;
   SimClock& clock_;
   UserService users_;
+  SessionStore sessions_;
 };
 
 }  // namespace hsync::panelsim

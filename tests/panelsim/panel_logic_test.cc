@@ -116,7 +116,14 @@ TEST(UserInputTest, NullsAndFormats) {
 
   parsed = ParseUserBody("{broken", true, UserBodyKind::kPatch);
   ASSERT_TRUE(std::holds_alternative<ApiError>(parsed));
-  EXPECT_EQ(std::get<ApiError>(parsed).status, 400);
+  EXPECT_EQ(std::get<ApiError>(parsed).status, 500);
+  EXPECT_EQ(std::get<ApiError>(parsed).kind, ApiError::Kind::kException);
+
+  parsed = ParseUserBody(R"({"enable":null,"is_active":null,"id":null})", true,
+                         UserBodyKind::kPatch);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(parsed));
+  EXPECT_EQ(std::get<ApiError>(parsed).status, 422);
+  EXPECT_EQ(std::get<ApiError>(parsed).detail["json"]["enable"][0], "Field may not be null.");
 }
 
 }  // namespace

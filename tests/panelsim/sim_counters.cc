@@ -26,12 +26,18 @@ void SimCounters::CountTrafficTick() {
   ++traffic_ticks_;
 }
 
+void SimCounters::CountSessionCreated() {
+  absl::MutexLock lock(&mu_);
+  ++sessions_created_;
+}
+
 void SimCounters::Reset() {
   absl::MutexLock lock(&mu_);
   calls_.clear();
   usage_patches_ = 0;
   apply_users_ = 0;
   traffic_ticks_ = 0;
+  sessions_created_ = 0;
 }
 
 std::string SimCounters::ToJson() const {
@@ -41,7 +47,8 @@ std::string SimCounters::ToJson() const {
   return PyDumps(nlohmann::json{{"calls", calls},
                                 {"usage_patches", usage_patches_},
                                 {"apply_users", apply_users_},
-                                {"traffic_ticks", traffic_ticks_}});
+                                {"traffic_ticks", traffic_ticks_},
+                                {"sessions_created", sessions_created_}});
 }
 
 }  // namespace hsync::panelsim

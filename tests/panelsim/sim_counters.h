@@ -18,9 +18,12 @@ class SimCounters {
   void CountUsagePatch();
   void CountApplyUsers();
   void CountTrafficTick();
+  // A new server-side session (a request that logged in without a live session cookie).
+  void CountSessionCreated();
   // Zeroes everything.
   void Reset();
-  // {"apply_users":N,"calls":{"<METHOD> <route>":N},"traffic_ticks":N,"usage_patches":N}
+  // {"apply_users":N,"calls":{"<METHOD> <route>":N},"sessions_created":N,
+  //  "traffic_ticks":N,"usage_patches":N}
   std::string ToJson() const;
 
  private:
@@ -29,6 +32,7 @@ class SimCounters {
   int64_t usage_patches_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t apply_users_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t traffic_ticks_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t sessions_created_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace hsync::panelsim

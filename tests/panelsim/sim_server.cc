@@ -27,6 +27,7 @@ SimRequest ToSimRequest(const httplib::Request& req) {
   r.accept = req.get_header_value("Accept");
   r.content_type = req.get_header_value("Content-Type");
   if (req.has_header("Hiddify-API-Key")) r.api_key = req.get_header_value("Hiddify-API-Key");
+  r.cookie = req.get_header_value("Cookie");
   return r;
 }
 

@@ -25,6 +25,11 @@ constexpr char kSpecialNumber[] = "Special numeric values (nan or infinity) are 
 constexpr char kNotBoolean[] = "Not a valid boolean.";
 constexpr char kNotDate[] = "Not a valid date.";
 constexpr char kUnknownField[] = "Unknown field.";
+// The request parser (webargs) rejects malformed JSON with werkzeug's plain
+// BadRequest, which the panel's catch-all error handler turns into a 500.
+constexpr char kMalformedJsonText[] =
+    "400 Bad Request: The browser (or proxy) sent a request that this server could not "
+    "understand.";
 constexpr char kModeChoices[] = "Must be one of: no_reset, monthly, weekly, daily.";
 constexpr char kLangChoices[] = "Must be one of: en, fa, ru, pt, zh, my.";
 
@@ -190,11 +195,10 @@ bool IsCanonicalUuid(std::string_view text) {
 std::variant<UserInput, ApiError> ParseUserBody(std::string_view body, bool json_content_type,
                                                 UserBodyKind kind) {
   json doc = json::object();
-  if (json_content_type && body.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+  // Only an empty body reads as "no body" (json.loads(" ") fails too).
+  if (json_content_type && !body.empty()) {
     absl::StatusOr<json> parsed = PyLoads(body);
-    if (!parsed.ok()) {
-      return ApiError::Abort(400, "Bad Request", json{{"json", json::array({"Invalid JSON body."})}});
-    }
+    if (!parsed.ok()) return ApiError::Exception(kMalformedJsonText);
     doc = std::move(*parsed);
   }
   if (!doc.is_object()) {
@@ -225,12 +229,13 @@ std::variant<UserInput, ApiError> ParseUserBody(std::string_view body, bool json
       }
     } else if (v.is_null()) {
       if (key == "start_date") in.start_date_given = true;
-      if (key != "usage_limit_GB" && key != "current_usage_GB" && key != "package_days" &&
-          key != "mode" && key != "last_online" && key != "start_date" &&
-          key != "last_reset_time" && key != "comment" && key != "telegram_id" &&
-          key != "ed25519_private_key" && key != "ed25519_public_key" && key != "wg_pk" &&
-          key != "wg_pub" && key != "wg_psk" && key != "lang" && key != "enable" &&
-          key != "is_active" && key != "id") {
+      if (key == "enable" || key == "is_active" || key == "id") {
+        field_errors.push_back(kNotNull);  // the schema's fields without allow_none
+      } else if (key != "usage_limit_GB" && key != "current_usage_GB" && key != "package_days" &&
+                 key != "mode" && key != "last_online" && key != "start_date" &&
+                 key != "last_reset_time" && key != "comment" && key != "telegram_id" &&
+                 key != "ed25519_private_key" && key != "ed25519_public_key" && key != "wg_pk" &&
+                 key != "wg_pub" && key != "wg_psk" && key != "lang") {
         field_errors.push_back(kUnknownField);
       }
     } else if (key == "usage_limit_GB") {
@@ -271,7 +276,9 @@ std::variant<UserInput, ApiError> ParseUserBody(std::string_view body, bool json
       in.enable = ValidateBoolean(v, &field_errors);
     } else if (key == "is_active") {
       ValidateBoolean(v, &field_errors);  // validated, then ignored
-    } else if (key == "last_reset_time" || key == "id") {
+    } else if (key == "id") {
+      ValidateInteger(v, &field_errors);  // validated, then ignored
+    } else if (key == "last_reset_time") {
       // ignored
     } else {
       field_errors.push_back(kUnknownField);

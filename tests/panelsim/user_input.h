@@ -1,6 +1,8 @@
 // Validation of POST/PATCH bodies for admin/user, as the panel's schema does
 // it (PANEL.md §1 "Writing"): unknown fields and bad values -> 422 with
-// detail.json.<field> messages; null means "leave unchanged" for every field.
+// detail.json.<field> messages; null means "leave unchanged" for every field
+// but enable, is_active and id (422 "Field may not be null."), and POST's
+// name; malformed JSON -> 500 (werkzeug's BadRequest text).
 #pragma once
 
 #include <map>

@@ -137,7 +137,7 @@ ServiceResult UserService::Patch(const Caller& caller, const std::string& uuid,
   if (auto denied = CheckPermission(caller, **found)) return ServiceResult::Fail(*denied);
   UserRecord user = **found;
   bool usage_changed = false;
-  if (auto error = Apply(caller, &user, input, &usage_changed)) {
+  if (auto error = Apply(caller, &user, input, UserBodyKind::kPatch, &usage_changed)) {
     return ServiceResult::Fail(*error);
   }
   if (usage_changed) counters_.CountUsagePatch();
@@ -163,6 +163,7 @@ ServiceResult UserService::Create(const Caller& caller, const UserInput& input) 
   const std::vector<ColumnValue> columns = {
       {"uuid", uuid},
       {"name", std::string("unknown")},
+      {"comment", std::string("")},  // the model's default (the column's SQL default is NULL)
       {"last_online", std::string(kNeverOnline)},
       {"usage_limit", static_cast<int64_t>(1000 * kBytesPerGiB)},
       {"package_days", int64_t{90}},
@@ -191,14 +192,15 @@ ServiceResult UserService::Create(const Caller& caller, const UserInput& input) 
   // Step 2: the body's fields over it. If this fails the "unknown" row stays.
   UserRecord user = **created;
   bool usage_changed = false;
-  if (auto error = Apply(caller, &user, effective, &usage_changed)) {
+  if (auto error = Apply(caller, &user, effective, UserBodyKind::kCreate, &usage_changed)) {
     return ServiceResult::Fail(*error);
   }
   return ServiceResult::Ok(UserJson(user, clock_.Today()));
 }
 
 std::optional<ApiError> UserService::Apply(const Caller& caller, UserRecord* user,
-                                           const UserInput& in, bool* usage_changed) {
+                                           const UserInput& in, UserBodyKind kind,
+                                           bool* usage_changed) {
   UserStore store(DbSession::ForThisThread());
   std::vector<ColumnValue> sets;
   UserRecord after = *user;
@@ -291,12 +293,17 @@ std::optional<ApiError> UserService::Apply(const Caller& caller, UserRecord* use
       sets.push_back({"ed25519_public_key", *in.ed25519_public_key});
     }
   }
-  if (AllNonEmpty({&in.wg_pk, &in.wg_pub, &in.wg_psk})) {
+  // POST (as observed): the body's WireGuard keys only as a complete set.
+  // PATCH (add_or_update: `if data.get('wg_pk') is not None`): each key given,
+  // an empty string included.
+  const bool wg_from_body = kind == UserBodyKind::kPatch ||
+                            AllNonEmpty({&in.wg_pk, &in.wg_pub, &in.wg_psk});
+  if (wg_from_body) {
     const std::pair<const std::optional<std::string>*, std::optional<std::string>*> keys[] = {
         {&in.wg_pk, &after.wg_pk}, {&in.wg_pub, &after.wg_pub}, {&in.wg_psk, &after.wg_psk}};
     const char* names[] = {"wg_pk", "wg_pub", "wg_psk"};
     for (int i = 0; i < 3; ++i) {
-      if (*keys[i].second != *keys[i].first) {
+      if (keys[i].first->has_value() && *keys[i].second != *keys[i].first) {
         *keys[i].second = *keys[i].first;
         sets.push_back({names[i], **keys[i].first});
       }

@@ -59,9 +59,10 @@ class UserService {
   // 403 unless `caller` may see `user`; nullopt when it may.
   std::optional<ApiError> CheckPermission(const Caller& caller, const UserRecord& user);
   // Writes `input` over `user` as the panel's add_or_update does (only the
-  // columns that change, in one UPDATE). Sets *usage_changed.
+  // columns that change, in one UPDATE). `kind` picks the WireGuard key rule
+  // (POST: all three or none; PATCH: each given key). Sets *usage_changed.
   std::optional<ApiError> Apply(const Caller& caller, UserRecord* user, const UserInput& input,
-                                bool* usage_changed);
+                                UserBodyKind kind, bool* usage_changed);
 
   SimClock& clock_;
   SimCounters& counters_;

@@ -87,6 +87,15 @@ absl::StatusOr<std::optional<AdminRecord>> UserStore::FindAdminByUuid(std::strin
   return admin;
 }
 
+absl::StatusOr<std::optional<AdminRecord>> UserStore::FindAdminById(int64_t id) {
+  ASSIGN_OR_RETURN(ResultSet rs,
+                   db_.Query("SELECT id, uuid, mode, parent_admin_id FROM admin_user WHERE id = ?",
+                             {id}));
+  if (rs.rows.empty()) return std::nullopt;
+  ASSIGN_OR_RETURN(AdminRecord admin, ParseAdminRow(rs.rows[0]));
+  return admin;
+}
+
 absl::StatusOr<std::vector<AdminRecord>> UserStore::AllAdmins() {
   ASSIGN_OR_RETURN(ResultSet rs,
                    db_.Query("SELECT id, uuid, mode, parent_admin_id FROM admin_user ORDER BY id"));

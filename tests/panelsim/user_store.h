@@ -27,6 +27,7 @@ class UserStore {
 
   // Admin whose uuid equals `uuid` (database collation: case-insensitive), if any.
   absl::StatusOr<std::optional<AdminRecord>> FindAdminByUuid(std::string_view uuid);
+  absl::StatusOr<std::optional<AdminRecord>> FindAdminById(int64_t id);
   absl::StatusOr<std::vector<AdminRecord>> AllAdmins();
   // Inserts an agent admin named "unknown" under `parent_id`; returns it.
   absl::StatusOr<AdminRecord> CreateAgentAdmin(const std::string& uuid, int64_t parent_id);
