@@ -191,9 +191,20 @@ struct Applier::Impl {
     if (!go_on) return absl::OkStatus();
 
     ASSIGN_OR_RETURN(std::vector<PendingUser> pending, journal->PendingUsers());
+    std::set<std::string> with_bytes;
     for (const PendingUser& p : pending) {
+      with_bytes.insert(p.uuid);
       auto it = user_failures.find(p.uuid);
       if (it != user_failures.end()) it->second.pending_bytes = p.bytes;
+    }
+    // A user with nothing pending and no open intent (e.g. its intent was
+    // resolved as applied) has nothing left to fail: no longer listed.
+    for (auto it = user_failures.begin(); it != user_failures.end();) {
+      if (with_bytes.count(it->first) == 0 && unresolved.count(it->first) == 0) {
+        it = user_failures.erase(it);
+      } else {
+        ++it;
+      }
     }
     ApplySchedule schedule{options.max_apply_delay, options.urgent_margin_bytes,
                            options.max_users_per_cycle};

@@ -70,8 +70,9 @@ struct ApplierHooks {
 // Each cycle: resolve open intents (of users not in backoff), read pending
 // totals, pick the due users (hub/apply_scheduler.h), apply each with one GET
 // and at most one PATCH (hub/applier_user_step.h). A user the parent does not
-// know -> orphaned (never retried). A parent error of one user (5xx, garbage,
-// 4xx) -> that user backs off exponentially, the others go on. A transport
+// know (the panel's own 404 "user not found") -> orphaned (never retried). A
+// parent error of one user (5xx, garbage, 4xx, a 404 that is not the panel's)
+// -> that user backs off exponentially, the others go on. A transport
 // failure (parent down) -> the cycle stops and all applies back off.
 // Hooks are called on the thread running the cycle (the applier's thread, or
 // RunOneCycle's caller) with the cycle lock held: they must not call

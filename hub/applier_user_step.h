@@ -41,7 +41,8 @@ struct ParentCallTally {
 bool IntentWasApplied(const ApplyIntent& intent, uint64_t parent_value, bool* surprising);
 
 // Reads the user back and completes (PATCH happened) or abandons (it did not)
-// the open intent. A user the parent no longer has: the intent is abandoned,
+// the open intent. A user the parent no longer has (the panel's own "user not
+// found", never any other 404): the intent is abandoned,
 // its bytes stay pending and become orphaned by the next apply.
 // "Not applied" is only trusted once the intent is `settle_time` old (at
 // `now`): a PATCH sent just before a crash or a client timeout may still be
@@ -54,7 +55,9 @@ UserStepResult ResolveOpenIntent(Journal& journal, ParentClient& parent,
 // Applies the user's pending bytes: GET (fresh value), RecordIntent(read,
 // min(read + bytes, cap), bytes), PATCH current_usage_GB (+ last_online when
 // the children saw the user later, + package_days/start_date=today when the
-// package has not started), check the answer, CompleteIntent. 404 -> orphan.
+// package has not started), check the answer, CompleteIntent. The panel's
+// own "user not found" (ParentClient NotFound) -> orphan; a 404 from anything
+// else in front of the panel is a parent error like a 5xx: nothing orphaned.
 UserStepResult ApplyPendingUser(Journal& journal, ParentClient& parent,
                                 const PendingUser& pending, ParentCallTally& tally);
 

@@ -129,6 +129,10 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
                       "Time since the roster was last read from the parent",
                       AgeSeconds(FromProtoTimestamp(s.roster_fetched_at()), now)));
   out.push_back(Gauge("hsync_hub_roster_watchers", "Open WatchRoster streams", s.roster_watchers()));
+  out.push_back(Gauge("hsync_hub_roster_skipped_users",
+                      "Parent users left out of the last roster read because the hub could not "
+                      "read them (they keep their previous entry)",
+                      s.roster_skipped_users_size()));
 
   // Authentication.
   out.push_back(Counter("hsync_hub_auth_failures_total", "Failed node authentications",

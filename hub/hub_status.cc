@@ -104,6 +104,11 @@ HubStatus BuildHubStatus(const HubStatusInputs& in) {
   out.set_roster_size(in.roster_size);
   SetTime(in.roster_fetched_at, [&] { return out.mutable_roster_fetched_at(); });
   out.set_roster_watchers(in.roster_watchers);
+  for (const SkippedPanelUser& skipped : in.poller.skipped_users) {
+    hiddify_sync::v1::SkippedUser* user = out.add_roster_skipped_users();
+    user->set_uuid(skipped.uuid);
+    user->set_reason(skipped.reason);
+  }
 
   out.set_orphaned_bytes(in.journal.orphaned_bytes);
   out.set_orphaned_users(in.journal.orphaned_users);

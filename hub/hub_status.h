@@ -47,7 +47,7 @@ struct HubStatusInputs {
 // most recently reporting one (stream_id, last_seq, last_report_at) and the
 // sums of reports, duplicates and bytes over all of them. Parent reachability and the last
 // parent error come from whichever of applier and poller spoke to the parent
-// most recently.
+// most recently. roster_skipped_users are the poller's skipped users.
 hiddify_sync::v1::HubStatus BuildHubStatus(const HubStatusInputs& inputs);
 
 }  // namespace hsync::hub

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/panel_time.h"
 #include "common/status_macros.h"
 #include "common/units.h"
@@ -20,6 +21,8 @@ using hiddify_sync::v1::User;
 
 const char* TypeName(const json& v) { return v.type_name(); }
 
+constexpr char kUserObjectPrefix[] = "parent user object: ";
+
 // Reads the fields of one user object, remembering the first problem.
 class UserReader {
  public:
@@ -29,6 +32,8 @@ class UserReader {
   }
 
   absl::Status status() const { return status_; }
+  // The field of the first problem ("" when none, or not about one field).
+  const std::string& failed_field() const { return failed_field_; }
 
   std::string String(const char* key) { return StringOr(key, /*null_ok=*/false).value_or(""); }
   // String that may be null in the panel's database; null -> "".
@@ -68,7 +73,7 @@ class UserReader {
     if (!v->is_number()) return Fail(key, "a number", *v), 0;
     auto bytes = PanelGiBToBytes(v->get<double>());
     if (!bytes.ok()) {
-      SetError(absl::StrCat("field '", key, "'", where_, ": ", bytes.status().message()));
+      SetError(key, absl::StrCat("field '", key, "'", where_, ": ", bytes.status().message()));
       return 0;
     }
     return *bytes;
@@ -88,7 +93,7 @@ class UserReader {
     if (!status_.ok()) return nullptr;
     auto it = obj_.find(key);
     if (it == obj_.end()) {
-      SetError(absl::StrCat("field '", key, "' missing", where_));
+      SetError(key, absl::StrCat("field '", key, "' missing", where_));
       return nullptr;
     }
     return &*it;
@@ -103,23 +108,29 @@ class UserReader {
   }
 
   void Fail(const char* key, const char* expected, const json& got) {
-    SetError(absl::StrCat("field '", key, "'", where_, " must be ", expected, ", got ",
-                          TypeName(got)));
+    SetError(key, absl::StrCat("field '", key, "'", where_, " must be ", expected, ", got ",
+                               TypeName(got)));
   }
   void BadFormat(const char* key, const char* format, const std::string& text) {
-    SetError(absl::StrCat("field '", key, "'", where_, " is not ", format, ": '",
-                          ShortBodyForMessage(text, 40), "'"));
+    SetError(key, absl::StrCat("field '", key, "'", where_, " is not ", format, ": '",
+                               ShortBodyForMessage(text, 40), "'"));
   }
-  void SetError(std::string message) {
-    if (status_.ok()) status_ = absl::DataLossError(absl::StrCat("parent user object: ", message));
+  void SetError(const char* key, std::string message) {
+    if (!status_.ok()) return;
+    status_ = absl::DataLossError(absl::StrCat(kUserObjectPrefix, message));
+    failed_field_ = key;
   }
 
   const json& obj_;
   std::string where_;
   absl::Status status_;
+  std::string failed_field_;
 };
 
-absl::StatusOr<User> UserFromJson(const json& obj) {
+// `failed_field` (may be null) gets the field that made it fail, "" when the
+// problem is not one field.
+absl::StatusOr<User> UserFromJson(const json& obj, std::string* failed_field = nullptr) {
+  if (failed_field != nullptr) failed_field->clear();
   if (!obj.is_object()) {
     return absl::DataLossError(
         absl::StrCat("parent user object: expected a JSON object, got ", TypeName(obj)));
@@ -143,6 +154,7 @@ absl::StatusOr<User> UserFromJson(const json& obj) {
   if (last_reset.has_value()) u.set_last_reset_time(*last_reset);
   std::optional<std::string> last_online = r.OptionalString("last_online");
   if (r.status().ok() && !last_online.has_value()) {
+    if (failed_field != nullptr) *failed_field = "last_online";
     return absl::DataLossError(
         absl::StrCat("parent user object: field 'last_online' of user ", u.uuid(), " is null"));
   }
@@ -164,9 +176,24 @@ absl::StatusOr<User> UserFromJson(const json& obj) {
   u.set_wg_pub(r.NullableString("wg_pub"));
   u.set_wg_psk(r.NullableString("wg_psk"));
   (void)r.Integer("id", /*null_ok=*/false, 0, std::numeric_limits<int64_t>::max());
-  RETURN_IF_ERROR(r.status());
-  if (u.uuid().empty()) return absl::DataLossError("parent user object: empty uuid");
+  if (!r.status().ok()) {
+    if (failed_field != nullptr) *failed_field = r.failed_field();
+    return r.status();
+  }
+  if (u.uuid().empty()) {
+    if (failed_field != nullptr) *failed_field = "uuid";
+    return absl::DataLossError("parent user object: empty uuid");
+  }
   return u;
+}
+
+// A uuid fit to be a roster key and to be logged: 1..64 printable ASCII.
+bool IsPrintableKey(const std::string& text) {
+  if (text.empty() || text.size() > 64) return false;
+  for (char c : text) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
 }
 
 absl::StatusOr<json> ParseJson(std::string_view body) {
@@ -185,23 +212,37 @@ absl::StatusOr<User> ParsePanelUser(std::string_view body) {
   return UserFromJson(parsed);
 }
 
-absl::StatusOr<std::vector<User>> ParsePanelUserList(std::string_view body) {
+absl::StatusOr<PanelUserList> ParsePanelUserList(std::string_view body) {
   ASSIGN_OR_RETURN(json parsed, ParseJson(body));
   if (!parsed.is_array()) {
     return absl::DataLossError(
         absl::StrCat("parent user list: expected a JSON array, got ", TypeName(parsed)));
   }
-  std::vector<User> users;
-  users.reserve(parsed.size());
+  PanelUserList list;
+  list.users.reserve(parsed.size());
   for (size_t i = 0; i < parsed.size(); ++i) {
-    auto user = UserFromJson(parsed[i]);
-    if (!user.ok()) {
-      return absl::DataLossError(
-          absl::StrCat("parent user list, element ", i, ": ", user.status().message()));
+    std::string field;
+    auto user = UserFromJson(parsed[i], &field);
+    if (user.ok()) {
+      list.users.push_back(std::move(*user));
+    } else {
+      SkippedPanelUser skipped;
+      if (parsed[i].is_object()) {
+        auto uuid = parsed[i].find("uuid");
+        if (uuid != parsed[i].end() && uuid->is_string() &&
+            IsPrintableKey(uuid->get_ref<const std::string&>())) {
+          skipped.uuid = uuid->get<std::string>();
+        }
+      }
+      skipped.field = std::move(field);
+      absl::string_view reason = user.status().message();
+      absl::ConsumePrefix(&reason, kUserObjectPrefix);
+      skipped.reason = ShortBodyForMessage(absl::StrCat("element ", i, ": ", reason), 300);
+      list.skipped.push_back(std::move(skipped));
     }
-    users.push_back(std::move(*user));
+    parsed[i] = json();  // a big list should not be held twice
   }
-  return users;
+  return list;
 }
 
 absl::StatusOr<std::string> BuildPatchBody(const UserPatch& patch) {

@@ -24,7 +24,10 @@ namespace hsync::hub {
 absl::StatusOr<hiddify_sync::v1::User> ParsePanelUser(std::string_view body);
 
 // Parses a response body holding a JSON array of user objects (list route).
-absl::StatusOr<std::vector<hiddify_sync::v1::User>> ParsePanelUserList(std::string_view body);
+// An element that ParsePanelUser would refuse is left out and described in
+// `skipped` (its uuid when readable, the failing field, the reason); the rest
+// are returned. A body that is not JSON or not an array -> DataLoss.
+absl::StatusOr<PanelUserList> ParsePanelUserList(std::string_view body);
 
 // The JSON text of a PATCH body holding exactly the set fields of `patch`:
 // current_usage_GB as hsync::BytesToPanelGiB prints it (exact round trip),

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/types/span.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "hub/panel_user_json.h"
@@ -52,7 +53,39 @@ std::string PanelErrorText(const std::string& body) {
   return ShortBodyForMessage(body);
 }
 
-absl::Status ErrorForAnswer(const HttpAnswer& answer, const std::string& what) {
+// The messages the panel's 404 carries for "no such user" on each route
+// (hiddifypanel user_api.py / users_api.py; PANEL.md §1).
+constexpr std::string_view kUserNotFoundMessages[] = {"User not found", "user not found"};
+constexpr std::string_view kNoUserMessages[] = {"You have no user"};
+
+// True when `body` is the panel's own error object — {"detail":{...},
+// "message":M} (Accept: application/json, what the hub sends) or {"msg":M}
+// (Accept: */*), nothing else in it — and M is one of `messages`. A proxy or
+// CDN in front of the panel answers 404 with HTML, an empty body or its own
+// JSON: none of those may be taken for the panel's word.
+bool IsPanelsOwn404(const std::string& body, absl::Span<const std::string_view> messages) {
+  nlohmann::json parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return false;
+  const nlohmann::json* message = nullptr;
+  if (parsed.size() == 2 && parsed.contains("detail") && parsed["detail"].is_object()) {
+    auto it = parsed.find("message");
+    if (it != parsed.end()) message = &*it;
+  } else if (parsed.size() == 1) {
+    auto it = parsed.find("msg");
+    if (it != parsed.end()) message = &*it;
+  }
+  if (message == nullptr || !message->is_string()) return false;
+  const std::string& text = message->get_ref<const std::string&>();
+  for (std::string_view expected : messages) {
+    if (text == expected) return true;
+  }
+  return false;
+}
+
+// `not_found_messages`: the panel's messages for "no such user" on this
+// route; a 404 without one of them is not the panel's.
+absl::Status ErrorForAnswer(const HttpAnswer& answer, const std::string& what,
+                            absl::Span<const std::string_view> not_found_messages) {
   const long code = answer.status;
   std::string message;
   absl::StatusCode status_code;
@@ -62,6 +95,11 @@ absl::Status ErrorForAnswer(const HttpAnswer& answer, const std::string& what) {
         "parent: ", what, ": HTTP ", code,
         " redirect (not followed): the configured parent URL is wrong; it must be "
         "https://<panel-domain>/<admin_proxy_path> with nothing after the proxy path");
+  } else if (code == 404 && !IsPanelsOwn404(answer.body, not_found_messages)) {
+    // Nothing is concluded from it: no orphaning, no empty roster.
+    status_code = absl::StatusCode::kUnavailable;
+    message = absl::StrCat("parent: ", what, ": HTTP 404 that is not the panel's: ",
+                           answer.body.empty() ? "(empty body)" : ShortBodyForMessage(answer.body));
   } else {
     message = absl::StrCat("parent: ", what, ": HTTP ", code, ": ", PanelErrorText(answer.body));
     if (code >= 500) {
@@ -118,12 +156,16 @@ struct ParentClient::Impl {
     return answer;
   }
 
-  // Request expecting a 2xx answer; anything else becomes its mapped error.
+  // Request expecting a 2xx answer; anything else becomes its mapped error
+  // (`not_found_messages`: see ErrorForAnswer).
   absl::StatusOr<HttpAnswer> Call(std::string_view kind, std::string_view method,
-                                  const std::string& route, const std::string& body = "") {
+                                  const std::string& route, const std::string& body,
+                                  absl::Span<const std::string_view> not_found_messages) {
     const std::string what = absl::StrCat(std::string(method), " ", route);
     ASSIGN_OR_RETURN(HttpAnswer answer, Request(kind, method, route, body, what));
-    if (answer.status < 200 || answer.status >= 300) return ErrorForAnswer(answer, what);
+    if (answer.status < 200 || answer.status >= 300) {
+      return ErrorForAnswer(answer, what, not_found_messages);
+    }
     return answer;
   }
 
@@ -175,13 +217,17 @@ absl::StatusOr<std::unique_ptr<ParentClient>> ParentClient::Create(ParentClientO
   return client;
 }
 
-absl::StatusOr<std::vector<hiddify_sync::v1::User>> ParentClient::ListUsers() {
+absl::StatusOr<PanelUserList> ParentClient::ListUsers() {
   const std::string what = absl::StrCat("GET ", kUserRoute);
   ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Request("list", "GET", kUserRoute, "", what));
   // The panel answers 404 "You have no user" when the caller owns no user:
-  // an empty roster, not a failure (PANEL.md §1).
-  if (answer.status == 404) return std::vector<hiddify_sync::v1::User>{};
-  if (answer.status < 200 || answer.status >= 300) return ErrorForAnswer(answer, what);
+  // an empty roster, not a failure (PANEL.md §1). Only the panel's own.
+  if (answer.status == 404 && IsPanelsOwn404(answer.body, kNoUserMessages)) {
+    return PanelUserList{};
+  }
+  if (answer.status < 200 || answer.status >= 300) {
+    return ErrorForAnswer(answer, what, kNoUserMessages);
+  }
   auto users = ParsePanelUserList(answer.body);
   if (!users.ok()) return Impl::WithContext(users.status(), what);
   return users;
@@ -193,7 +239,7 @@ absl::StatusOr<hiddify_sync::v1::User> ParentClient::GetUser(const std::string& 
                                                    ShortBodyForMessage(uuid, 64), "'"));
   }
   const std::string route = absl::StrCat(kUserRoute, uuid, "/");
-  ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Call("get", "GET", route));
+  ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Call("get", "GET", route, "", kUserNotFoundMessages));
   auto user = ParsePanelUser(answer.body);
   if (!user.ok()) return Impl::WithContext(user.status(), absl::StrCat("GET ", route));
   if (user->uuid() != uuid) {
@@ -211,7 +257,8 @@ absl::StatusOr<hiddify_sync::v1::User> ParentClient::PatchUser(const std::string
   }
   ASSIGN_OR_RETURN(std::string body, BuildPatchBody(patch));
   const std::string route = absl::StrCat(kUserRoute, uuid, "/");
-  ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Call("patch", "PATCH", route, body));
+  ASSIGN_OR_RETURN(HttpAnswer answer,
+                   impl_->Call("patch", "PATCH", route, body, kUserNotFoundMessages));
   auto user = ParsePanelUser(answer.body);
   if (!user.ok()) return Impl::WithContext(user.status(), absl::StrCat("PATCH ", route));
   if (user->uuid() != uuid) {
@@ -224,7 +271,8 @@ absl::StatusOr<hiddify_sync::v1::User> ParentClient::PatchUser(const std::string
 const ParentClientOptions& ParentClient::options() const { return impl_->options; }
 
 absl::Status ParentClient::Ping() {
-  return impl_->Call("ping", "GET", "/api/v2/panel/ping/").status();
+  // The ping route has no "not found" of its own: every 404 is an error.
+  return impl_->Call("ping", "GET", "/api/v2/panel/ping/", "", {}).status();
 }
 
 bool IsParentTransportError(const absl::Status& status) {

@@ -45,8 +45,28 @@ struct UserPatch {
   std::optional<std::string> start_date;        // "YYYY-MM-DD"
 };
 
+// One element of the parent's user list that the hub could not read (e.g. a
+// negative GiB value, which the panel accepts, or a malformed date).
+struct SkippedPanelUser {
+  std::string uuid;    // "" when the element has no readable uuid
+  std::string field;   // the field that failed ("" = the element as a whole): the cause
+  std::string reason;  // which field, and why (no secret: never a key's value)
+};
+
+// The parent's user list as read: the users the hub could read, and the
+// elements it left out.
+struct PanelUserList {
+  std::vector<hiddify_sync::v1::User> users;
+  std::vector<SkippedPanelUser> skipped;
+};
+
 // Error mapping of every call: transport failure/timeout -> Unavailable;
-// HTTP 5xx -> Unavailable (message carries the panel's text); 404 -> NotFound;
+// HTTP 5xx -> Unavailable (message carries the panel's text); a 404 whose
+// body is the panel's own error (PANEL.md §1 "Errors": {"detail":{..},
+// "message":M} or {"msg":M}) with the message that route gives for "no such
+// user" -> NotFound; any other 404 (a proxy or CDN in front of the panel,
+// HTML, empty, other JSON) -> Unavailable "HTTP 404 that is not the panel's:
+// <short body>", never NotFound;
 // 401/403 -> PermissionDenied; 400/422 -> InvalidArgument; a body that is not
 // the expected JSON -> DataLoss. Messages never contain the API key.
 // Also: a 3xx redirect is never followed -> FailedPrecondition saying that the
@@ -61,12 +81,16 @@ class ParentClient {
   static absl::StatusOr<std::unique_ptr<ParentClient>> Create(ParentClientOptions options);
   ~ParentClient();
 
-  // GET /api/v2/admin/user/ — every user; 404 "You have no user" = empty list.
-  absl::StatusOr<std::vector<hiddify_sync::v1::User>> ListUsers();
-  // GET /api/v2/admin/user/<uuid>/.
+  // GET /api/v2/admin/user/ — every user; the panel's own 404 "You have no
+  // user" = empty list. An element that cannot be read is left out and
+  // listed in `skipped`; a body that is not a JSON array fails the whole read.
+  absl::StatusOr<PanelUserList> ListUsers();
+  // GET /api/v2/admin/user/<uuid>/. NotFound only for the panel's own
+  // "User not found" / "user not found".
   absl::StatusOr<hiddify_sync::v1::User> GetUser(const std::string& uuid);
   // PATCH /api/v2/admin/user/<uuid>/ with `patch` (body: see BuildPatchBody in
   // hub/panel_user_json.h); returns the user the panel answered with.
+  // NotFound as for GetUser.
   absl::StatusOr<hiddify_sync::v1::User> PatchUser(const std::string& uuid, const UserPatch& patch);
   // GET /api/v2/panel/ping/.
   absl::Status Ping();

@@ -41,16 +41,29 @@ absl::Status RosterPoller::PollOnce() {
     ++state_.polls;
     state_.last_attempt_at = started;
   }
-  absl::StatusOr<std::vector<hiddify_sync::v1::User>> users = parent_->ListUsers();
-  absl::Status status = users.status();
-  size_t count = 0;
-  if (users.ok()) {
-    count = users->size();
-    absl::StatusOr<RosterChange> change = store_->ReplaceAll(*std::move(users), started);
+  absl::StatusOr<PanelUserList> list = parent_->ListUsers();
+  absl::Status status = list.status();
+  if (list.ok()) {
+    const size_t count = list->users.size();
+    KeptUsers kept;
+    for (const SkippedPanelUser& skipped : list->skipped) {
+      if (skipped.uuid.empty()) {
+        kept.all = true;
+      } else {
+        kept.uuids.insert(skipped.uuid);
+      }
+    }
+    absl::StatusOr<RosterChange> change =
+        store_->ReplaceAll(std::move(list->users), started, kept);
     if (change.ok()) {
+      LogSkippedChanges(list->skipped);
       if (change->changed) {
         LogInfo(absl::StrCat("roster: version ", change->version, ", ", count, " users (",
-                             change->upserts, " new or changed, ", change->removals, " removed)"));
+                             change->upserts, " new or changed, ", change->removals, " removed",
+                             list->skipped.empty()
+                                 ? std::string()
+                                 : absl::StrCat(", ", list->skipped.size(), " unreadable kept"),
+                             ")"));
       }
     } else {
       status = absl::DataLossError(
@@ -63,6 +76,7 @@ absl::Status RosterPoller::PollOnce() {
   state_.last_ok = status.ok();
   if (status.ok()) {
     state_.last_success_at = started;
+    state_.skipped_users = std::move(list->skipped);
   } else {
     ++state_.failures;
     state_.last_error = absl::StrCat("list users: ", status.ToString());
@@ -71,6 +85,32 @@ absl::Status RosterPoller::PollOnce() {
                             store_->version(), ": ", status.ToString()));
   }
   return status;
+}
+
+void RosterPoller::LogSkippedChanges(const std::vector<SkippedPanelUser>& skipped) {
+  std::map<std::string, std::string> causes;
+  for (const SkippedPanelUser& user : skipped) {
+    if (!causes.emplace(user.uuid, user.field).second) continue;  // several without a uuid
+    auto before = skipped_causes_.find(user.uuid);
+    if (before != skipped_causes_.end() && before->second == user.field) continue;
+    if (user.uuid.empty()) {
+      LogWarning(absl::StrCat("roster: an element of the parent's user list has no readable uuid; "
+                              "it is left out and no user is removed while it is there: ",
+                              user.reason));
+    } else {
+      LogWarning(absl::StrCat("roster: user ", user.uuid,
+                              " is left out of the roster (children keep what they had): ",
+                              user.reason));
+    }
+  }
+  for (const auto& [uuid, cause] : skipped_causes_) {
+    if (causes.contains(uuid)) continue;
+    LogInfo(uuid.empty() ? std::string("roster: the parent's list has no unreadable element "
+                                       "without a uuid any more")
+                         : absl::StrCat("roster: user ", uuid,
+                                        " is readable again (or gone from the parent)"));
+  }
+  skipped_causes_ = std::move(causes);
 }
 
 RosterPollerState RosterPoller::State() const {

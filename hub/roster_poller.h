@@ -1,13 +1,20 @@
 // Reads the parent's user list at start and every poll interval, and makes
 // the RosterStore equal to it. A failed or garbage read publishes nothing
 // (the roster keeps its last good state) and is recorded for GetStatus.
+// A list element the hub cannot read is left out of that one read: the
+// other users are published, the unreadable one keeps the entry it had (it
+// is never published as removed) and is listed in skipped_users; one log
+// line when a user becomes skipped or its cause (the failing field)
+// changes, one when it is readable again.
 // Owns its ParentClient (one connection, used only by the poller thread).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -26,6 +33,8 @@ struct RosterPollerState {
   bool last_ok = false;
   std::string last_error;  // of the last failed read; kept after a success
   absl::Time last_error_at = absl::InfinitePast();
+  // Elements left out of the last successful read (kept after a failed one).
+  std::vector<SkippedPanelUser> skipped_users;
 };
 
 class RosterPoller {
@@ -48,6 +57,8 @@ class RosterPoller {
 
  private:
   void Run();
+  // Logs users that became skipped, changed cause or became readable again.
+  void LogSkippedChanges(const std::vector<SkippedPanelUser>& skipped);
 
   std::unique_ptr<ParentClient> parent_;
   RosterStore* store_;
@@ -58,6 +69,9 @@ class RosterPoller {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool poll_requested_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  // uuid -> cause (failing field) of the users skipped by the last good read;
+  // poller thread only.
+  std::map<std::string, std::string> skipped_causes_;
 };
 
 }  // namespace hsync::hub

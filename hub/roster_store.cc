@@ -113,7 +113,8 @@ size_t RosterStore::BucketOf(const std::string& uuid) const {
 }
 
 absl::StatusOr<RosterChange> RosterStore::ReplaceAll(std::vector<User> users,
-                                                     absl::Time fetch_started_at) {
+                                                     absl::Time fetch_started_at,
+                                                     const KeptUsers& kept) {
   // Encode outside the lock; free each user as soon as it is encoded (a big
   // roster should not be held twice).
   struct Incoming {
@@ -160,6 +161,7 @@ absl::StatusOr<RosterChange> RosterStore::ReplaceAll(std::vector<User> users,
     for (size_t b = 0; b < buckets_.size(); ++b) {
       for (const auto& [uuid, loc] : buckets_[b].users) {
         if (seen.contains(uuid) || loc.upserted_at >= fetch_started_at) continue;
+        if (kept.all || kept.uuids.contains(uuid)) continue;  // listed, but unreadable
         changes[b].emplace(uuid, std::nullopt);
         removed.push_back(uuid);
       }

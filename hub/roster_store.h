@@ -29,6 +29,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -78,6 +79,14 @@ struct RosterChange {
   size_t removals = 0;
 };
 
+// Users the store must keep although a list read lacks them: the parent
+// listed them but the hub could not read them (hub/panel_user_json.h). They
+// stay as they were — children are not told to remove a user the parent has.
+struct KeptUsers {
+  absl::flat_hash_set<std::string> uuids;
+  bool all = false;  // an unreadable element had no uuid: remove nobody this time
+};
+
 struct RosterStoreOptions {
   size_t buckets = 64;  // see the class comment
   // Deltas kept for streams that are behind; older ones -> full update.
@@ -97,9 +106,12 @@ class RosterStore {
   // that moment keep their newer state (a list read before a PATCH answer
   // must not undo it). The first call always bumps the version (the roster
   // becomes "loaded"); later calls only when something changed. An empty or
-  // repeated uuid is InvalidArgument and changes nothing.
+  // repeated uuid is InvalidArgument and changes nothing. Users in `kept`
+  // (or all, with kept.all) are not removed for being absent from `users`;
+  // a kept uuid the store never had stays absent.
   absl::StatusOr<RosterChange> ReplaceAll(std::vector<hiddify_sync::v1::User> users,
-                                          absl::Time fetch_started_at);
+                                          absl::Time fetch_started_at,
+                                          const KeptUsers& kept = {});
 
   // Puts one user as the parent just answered it (PATCH). Bumps the version
   // and notifies watchers when it differs from what the store has. An empty

@@ -64,6 +64,10 @@ HubVerdict JudgeHubStatus(const HubStatus& s, absl::Time now, const HubStatusThr
                          absl::FormatDuration(absl::Trunc(now - oldest, absl::Seconds(1))),
                          " (more than ", absl::FormatDuration(pending_limit), ")"));
   }
+  if (s.roster_skipped_users_size() > 0) {
+    degrade(absl::StrCat(s.roster_skipped_users_size(),
+                         " parent user(s) unreadable, left out of the roster"));
+  }
   const absl::Time started = FromProtoTimestamp(s.started_at());
   for (const NodeStatus& node : s.nodes()) {
     if (NodeIsSilent(node, now, started, t.silent_node)) {
@@ -116,6 +120,19 @@ void PrintHubStatus(const HubStatus& s, const HubVerdict& verdict, absl::Time no
   out << "\nroster:           version " << s.roster_version() << ", " << s.roster_size()
       << " users, fetched " << Age(s.roster_fetched_at(), now) << ", " << s.roster_watchers()
       << " watching streams\n";
+  if (s.roster_skipped_users_size() > 0) {
+    out << "  skipped users:  " << s.roster_skipped_users_size()
+        << " (unreadable on the parent; children keep what they had)\n";
+    constexpr int kShown = 20;
+    for (int i = 0; i < s.roster_skipped_users_size() && i < kShown; ++i) {
+      const auto& user = s.roster_skipped_users(i);
+      out << "    " << (user.uuid().empty() ? "(no uuid)" : user.uuid()) << ": " << user.reason()
+          << "\n";
+    }
+    if (s.roster_skipped_users_size() > kShown) {
+      out << "    ... and " << s.roster_skipped_users_size() - kShown << " more\n";
+    }
+  }
 
   out << "\nnodes (" << s.nodes_size() << "):\n";
   for (const NodeStatus& node : s.nodes()) {

@@ -7,6 +7,7 @@
 //  - the parent panel is unreachable (last contact failed);
 //  - users are failing (their bytes could not be written to the parent);
 //  - the oldest pending bytes wait longer than max(2 x apply.max_apply_delay, 30 s);
+//  - parent users are unreadable and left out of the roster (roster_skipped_users);
 //  - a node is silent: no open roster stream and no report for more than
 //    5 minutes (or never, once the hub has run for 5 minutes). A quiet child
 //    with no traffic keeps its roster stream open and is not silent.

@@ -19,6 +19,7 @@
 #include "common/units.h"
 #include "tests/hub/journal_test_helpers.h"
 #include "tests/hub/parent_client_test_panel.h"
+#include "tests/hub/parent_client_test_proxy.h"
 #include "tests/support/child_process.h"
 
 namespace hsync::hub {
@@ -64,7 +65,8 @@ class ApplierTest : public ::testing::Test {
     return TestUuid(++n, 0xa9);
   }
 
-  Applier& MakeApplier() {
+  // `parent`: the client to use (default: one straight to the suite's panel).
+  Applier& MakeApplier(std::unique_ptr<ParentClient> parent = nullptr) {
     ApplierHooks hooks;
     hooks.lookup_user = [this](const std::string& uuid) -> std::optional<hiddify_sync::v1::User> {
       std::lock_guard<std::mutex> lock(mu_);
@@ -76,7 +78,8 @@ class ApplierTest : public ::testing::Test {
       std::lock_guard<std::mutex> lock(mu_);
       patched_.push_back(user);
     };
-    applier_ = std::make_unique<Applier>(journal_.get(), panel_->Client(), hooks, options_);
+    if (parent == nullptr) parent = panel_->Client();
+    applier_ = std::make_unique<Applier>(journal_.get(), std::move(parent), hooks, options_);
     return *applier_;
   }
 
@@ -219,6 +222,68 @@ TEST_F(ApplierTest, UsersUnknownToTheParentAreOrphanedOnce) {
   panel_->ResetCounters();
   ASSERT_TRUE(applier.RunOneCycle(Later()).ok());
   EXPECT_EQ(panel_->Calls("GET get_user"), 0);  // not retried
+}
+
+TEST_F(ApplierTest, AProxyAnswering404ForEverythingOrphansNothingThenAppliesExactly) {
+  const std::string a = NewUuid(), b = NewUuid(), landed = NewUuid();
+  panel_->CreateUser(a, kBytesPerGiB, 100, "2024-01-01");
+  panel_->CreateUser(b, kBytesPerGiB, 200, "2024-01-01");
+  panel_->CreateUser(landed, kBytesPerGiB, 500, "2024-01-01");
+  Accept("n", 1, {{a, 11}, {b, 22}, {landed, 70}});
+  // An intent whose PATCH reached the panel before its answer was lost.
+  ASSERT_TRUE(journal_->RecordIntent({landed, 500, 570, 70, absl::Now() - absl::Minutes(5)}).ok());
+  UserPatch patch;
+  patch.current_usage_bytes = 570;
+  ASSERT_TRUE(panel_->Client()->PatchUser(landed, patch).ok());
+
+  auto proxy = testing::FrontProxy::Start(panel_->runner().port());
+  ASSERT_NE(proxy, nullptr);
+  ParentClientOptions o = panel_->ClientOptions();
+  o.base_url = absl::StrCat(proxy->root_url(), "/", panel_->runner().options().proxy_path);
+  auto client = ParentClient::Create(o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  Applier& applier = MakeApplier(std::move(*client));
+
+  // nginx in front of the panel answers 404 for everything, for a while.
+  proxy->AnswerNotFound(testing::kNginx404Html);
+  absl::Time now = Later();
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    ASSERT_TRUE(applier.RunOneCycle(now).ok());
+    now += absl::Minutes(10);  // past every backoff: each cycle tries everyone again
+  }
+  EXPECT_GE(proxy->not_found_answers(), 9);
+  auto stats = journal_->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->orphaned_bytes, 0u);
+  EXPECT_EQ(stats->orphaned_users, 0u);
+  EXPECT_EQ(Pending(a), 11u);
+  EXPECT_EQ(Pending(b), 22u);
+  EXPECT_EQ(Pending(landed), 70u);
+  EXPECT_EQ(journal_->OpenIntents()->size(), 1u);  // not abandoned on a foreign 404
+  ApplierStats applier_stats = applier.Stats();
+  EXPECT_EQ(applier_stats.failing_users.size(), 3u);
+  EXPECT_NE(applier_stats.last_parent_error.find("404 that is not the panel's: <html>"),
+            std::string::npos)
+      << applier_stats.last_parent_error;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_TRUE(patched_.empty());  // nothing to publish
+  }
+  EXPECT_EQ(panel_->Usage(a), 100u);
+  EXPECT_EQ(panel_->Usage(landed), 570u);
+
+  // The proxy recovers: every byte reaches the parent exactly once.
+  proxy->Forward();
+  ASSERT_TRUE(applier.RunOneCycle(now + absl::Hours(1)).ok());
+  EXPECT_EQ(panel_->Usage(a), 111u);
+  EXPECT_EQ(panel_->Usage(b), 222u);
+  EXPECT_EQ(panel_->Usage(landed), 570u);  // its intent was completed, not re-applied
+  EXPECT_EQ(Pending(a) + Pending(b) + Pending(landed), 0u);
+  EXPECT_TRUE(journal_->OpenIntents()->empty());
+  EXPECT_TRUE(applier.Stats().failing_users.empty());  // `landed` too: its intent is resolved
+  stats = journal_->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->orphaned_bytes, 0u);
 }
 
 TEST_F(ApplierTest, ParentDownKeepsBytesAndBacksOffThenAppliesExactly) {

@@ -62,6 +62,40 @@ TEST(RosterStoreTest, NothingToSendBeforeTheFirstRead) {
   EXPECT_EQ(store.FullUpdate(), nullptr);
 }
 
+TEST(RosterStoreTest, AKeptUserIsNotRemovedAndANeverSeenOneStaysAbsent) {
+  RosterStore store;
+  ASSERT_TRUE(store.ReplaceAll({MakeUser(1), MakeUser(2, 5), MakeUser(3)}, kT0).ok());
+  // User 2 is listed but unreadable (kept), user 9 too but never seen, user 3
+  // is really gone, user 1 changed.
+  KeptUsers kept;
+  kept.uuids = {Uuid(2), Uuid(9)};
+  absl::StatusOr<RosterChange> change =
+      store.ReplaceAll({MakeUser(1, 7)}, kT0 + absl::Seconds(1), kept);
+  ASSERT_TRUE(change.ok()) << change.status();
+  EXPECT_EQ(change->upserts, 1u);
+  EXPECT_EQ(change->removals, 1u);
+  RosterUpdate delta = Decode(store.NextUpdate(1));
+  EXPECT_THAT(Uuids(delta), ElementsAre(Uuid(1)));
+  EXPECT_THAT(delta.removed_uuids(), ElementsAre(Uuid(3)));
+  ASSERT_TRUE(store.Lookup(Uuid(2)).has_value());
+  EXPECT_EQ(store.Lookup(Uuid(2))->current_usage_bytes(), 5u);  // as it was
+  EXPECT_FALSE(store.Lookup(Uuid(9)).has_value());
+  EXPECT_EQ(store.size(), 2u);
+
+  // An unreadable element without a uuid: nobody is removed, changes still go out.
+  KeptUsers all;
+  all.all = true;
+  change = store.ReplaceAll({MakeUser(4)}, kT0 + absl::Seconds(2), all);
+  ASSERT_TRUE(change.ok());
+  EXPECT_EQ(change->upserts, 1u);
+  EXPECT_EQ(change->removals, 0u);
+  EXPECT_EQ(store.size(), 3u);
+  // Readable again and still listed: back to normal diffs.
+  change = store.ReplaceAll({MakeUser(1, 7), MakeUser(2, 5), MakeUser(4)}, kT0 + absl::Seconds(3));
+  ASSERT_TRUE(change.ok());
+  EXPECT_FALSE(change->changed);
+}
+
 TEST(RosterStoreTest, FirstReadIsVersionOneAndAFullUpdate) {
   RosterStore store;
   absl::StatusOr<RosterChange> change = store.ReplaceAll({MakeUser(1), MakeUser(2), MakeUser(3)}, kT0);

@@ -2,7 +2,8 @@
 // and streaming it to WatchRoster clients — full first, then deltas in
 // version order; nothing before the first good read; a failed or garbage
 // read empties nothing; a user blocked by applied bytes is pushed at once;
-// hundreds of streams on a handful of connections.
+// hundreds of streams on a handful of connections; a proxy's 404 in front of
+// the panel concludes nothing; one unreadable user never freezes the roster.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +11,8 @@
 #include "common/units.h"
 #include "tests/hub/hub_harness.h"
 #include "tests/hub/parent_client_test_panel.h"
+#include "tests/hub/parent_client_test_proxy.h"
+#include "tests/support/metrics_scrape.h"
 
 namespace hsync::hub::testing {
 namespace {
@@ -26,8 +29,12 @@ class HubRosterTest : public ::testing::Test {
     ASSERT_NE(panel_, nullptr);
   }
 
-  std::unique_ptr<HubProcess> StartHub(HubSetup setup) {
-    setup.parent_url = panel_->runner().base_url();
+  // `root_url`: where the parent is reached ("" = the panel itself; else a
+  // proxy in front of it).
+  std::unique_ptr<HubProcess> StartHub(HubSetup setup, const std::string& root_url = "") {
+    setup.parent_url = root_url.empty()
+                           ? panel_->runner().base_url()
+                           : absl::StrCat(root_url, "/", panel_->runner().options().proxy_path);
     setup.parent_api_key = panel_->runner().api_key();
     setup.node_tokens = MakeNodeTokens(2);
     auto hub = HubProcess::Start(setup);
@@ -240,6 +247,149 @@ TEST_F(HubRosterTest, ShutdownEndsStreamsWithUnavailableAndExitsCleanly) {
   ASSERT_TRUE(follower->WaitUntil([](const State& s) { return s.done; }, absl::Seconds(5)));
   EXPECT_EQ(follower->Snapshot().status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(hub->ReadLog(), ::testing::HasSubstr("stopped cleanly"));
+}
+
+// Occurrences of `needle` in `text`.
+int Count(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(HubRosterTest, AProxyAnswering404ForEverythingPublishesNothingAndOrphansNothing) {
+  const std::string a = TestUserUuid(0, 0x76), b = TestUserUuid(1, 0x76);
+  panel_->CreateUser(a, 10 * kBytesPerGiB, 100, "2024-01-01");
+  panel_->CreateUser(b, 10 * kBytesPerGiB, 200, "2024-01-01");
+  auto proxy = FrontProxy::Start(panel_->runner().port());
+  ASSERT_NE(proxy, nullptr);
+  auto hub = StartHub(HubSetup{.poll_interval = "1s"}, proxy->root_url());
+  ASSERT_NE(hub, nullptr);
+  auto follower = Follow(*hub);
+  ASSERT_TRUE(follower->WaitUntil(
+      [&](const State& s) { return s.by_uuid.contains(a) && s.by_uuid.contains(b); },
+      absl::Seconds(10)));
+  const State before = follower->Snapshot();
+
+  // The CDN / nginx in front of the panel loses its route: 404 for everything.
+  proxy->AnswerNotFound(kNginx404Html);
+  SimulatedChild child("node-1", hub->setup().node_tokens.at("node-1"), hub->channel());
+  ASSERT_TRUE(child.Report({{a, 1000}, {b, 2000}}).ok());
+  ASSERT_TRUE(hsync::testing::WaitFor(
+      [&] {
+        absl::StatusOr<HubStatus> now = hub->Status();
+        return now.ok() && now->failing_users_size() == 2;
+      },
+      absl::Seconds(20)));
+  // Several list reads and applies meet the 404.
+  const int answered = proxy->not_found_answers();
+  ASSERT_TRUE(hsync::testing::WaitFor([&] { return proxy->not_found_answers() >= answered + 3; },
+                                      absl::Seconds(20)));
+  absl::StatusOr<HubStatus> during = hub->Status();
+  ASSERT_TRUE(during.ok());
+  EXPECT_EQ(during->orphaned_bytes(), 0u);
+  EXPECT_EQ(during->orphaned_users(), 0u);
+  EXPECT_EQ(during->pending_bytes(), 3000u);
+  EXPECT_THAT(during->last_parent_error(), ::testing::HasSubstr("404 that is not the panel's"));
+  EXPECT_THAT(during->failing_users(0).last_error(),
+              ::testing::HasSubstr("404 that is not the panel's: <html>"));
+  EXPECT_EQ(during->roster_version(), before.version);
+  const State while_404 = follower->Snapshot();
+  EXPECT_EQ(while_404.updates, before.updates);  // no empty roster was published
+  EXPECT_EQ(while_404.users, before.users);
+  EXPECT_EQ(static_cast<size_t>(GetRoster(*hub).users_size()), before.users);
+  EXPECT_EQ(panel_->Usage(a), 100u);
+
+  // The proxy recovers: the bytes reach the parent exactly once.
+  proxy->Forward();
+  ASSERT_TRUE(hub->WaitUntilApplied(absl::Seconds(60)));
+  EXPECT_EQ(panel_->Usage(a), 1100u);
+  EXPECT_EQ(panel_->Usage(b), 2200u);
+  absl::StatusOr<HubStatus> after = hub->Status();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->orphaned_bytes(), 0u);
+  EXPECT_EQ(follower->Snapshot().gaps, 0);
+  EXPECT_TRUE(follower->Snapshot().by_uuid.contains(a));
+}
+
+TEST_F(HubRosterTest, AnUnreadableUserIsSkippedAndTheOthersStillReachTheRoster) {
+  const std::string good = TestUserUuid(0, 0x77), other = TestUserUuid(1, 0x77),
+                    bad = TestUserUuid(2, 0x77), unseen = TestUserUuid(3, 0x77);
+  for (const std::string& uuid : {good, other, bad, unseen}) {
+    panel_->CreateUser(uuid, 10 * kBytesPerGiB, 0, "2024-01-01");
+  }
+  // Unreadable before the hub ever saw it: it never appears.
+  panel_->SetNegativeUsageInDb(unseen, -static_cast<int64_t>(kBytesPerGiB));
+  HubSetup setup{.poll_interval = "1s"};
+  setup.metrics_listen = absl::StrCat("127.0.0.1:", hsync::testing::PickFreePort());
+  auto hub = StartHub(setup);
+  ASSERT_NE(hub, nullptr);
+  auto follower = Follow(*hub);
+  ASSERT_TRUE(follower->WaitUntil(
+      [&](const State& s) { return s.by_uuid.contains(good) && s.by_uuid.contains(bad); },
+      absl::Seconds(10)));
+  EXPECT_FALSE(follower->Snapshot().by_uuid.contains(unseen));
+
+  // An admin's edit leaves `bad` with a negative usage; then `other` is blocked.
+  panel_->SetNegativeUsageInDb(bad, -static_cast<int64_t>(kBytesPerGiB) / 2);
+  Patch(other, R"({"enable": false})");
+  ASSERT_TRUE(follower->WaitUntil([&](const State& s) { return !s.by_uuid.at(other).enable(); },
+                                  absl::Seconds(10)))
+      << "one unreadable user froze the roster";
+  ASSERT_TRUE(hsync::testing::WaitFor(
+      [&] {
+        absl::StatusOr<HubStatus> now = hub->Status();
+        return now.ok() && now->roster_skipped_users_size() == 2;
+      },
+      absl::Seconds(10)));
+  absl::StatusOr<HubStatus> status = hub->Status();
+  ASSERT_TRUE(status.ok());
+  std::map<std::string, std::string> reasons;
+  for (const auto& skipped : status->roster_skipped_users()) reasons[skipped.uuid()] = skipped.reason();
+  ASSERT_TRUE(reasons.contains(bad));
+  ASSERT_TRUE(reasons.contains(unseen));
+  EXPECT_THAT(reasons[bad], ::testing::HasSubstr("current_usage_GB"));
+  EXPECT_THAT(reasons[bad], ::testing::HasSubstr("negative"));
+  // `bad` keeps its entry as it was (not removed from the children).
+  State state = follower->Snapshot();
+  ASSERT_TRUE(state.by_uuid.contains(bad));
+  EXPECT_EQ(state.by_uuid.at(bad).current_usage_bytes(), 0u);
+  EXPECT_FALSE(state.by_uuid.contains(unseen));
+  RosterSnapshot snapshot = GetRoster(*hub);
+  bool bad_served = false;
+  for (const auto& user : snapshot.users()) bad_served = bad_served || user.uuid() == bad;
+  EXPECT_TRUE(bad_served);
+  // The metric.
+  const int metrics_port = std::stoi(
+      setup.metrics_listen.substr(setup.metrics_listen.rfind(':') + 1));
+  absl::StatusOr<hsync::testing::Scrape> scrape = hsync::testing::ScrapeMetrics(metrics_port);
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  EXPECT_EQ(scrape->Get("hsync_hub_roster_skipped_users"), 2);
+
+  // More polls: still one log line per user and cause.
+  const uint64_t version = status->roster_version();
+  Patch(good, R"({"comment": "poll marker"})");
+  ASSERT_TRUE(follower->WaitUntil(
+      [&](const State& s) { return s.by_uuid.at(good).comment() == "poll marker"; },
+      absl::Seconds(10)));
+  absl::SleepFor(absl::Seconds(2));  // two more polls with the same causes
+  EXPECT_GT(follower->Snapshot().version, version);
+  const std::string log = hub->ReadLog();
+  EXPECT_EQ(Count(log, absl::StrCat("user ", bad, " is left out of the roster")), 1) << log;
+  EXPECT_EQ(Count(log, absl::StrCat("user ", unseen, " is left out of the roster")), 1) << log;
+
+  // Fixed on the panel: readable again, its new state reaches the children.
+  panel_->SetUsageInDb(bad, 5);
+  ASSERT_TRUE(follower->WaitUntil(
+      [&](const State& s) { return s.by_uuid.at(bad).current_usage_bytes() == 5; },
+      absl::Seconds(10)));
+  ASSERT_TRUE(hsync::testing::WaitFor(
+      [&] {
+        absl::StatusOr<HubStatus> now = hub->Status();
+        return now.ok() && now->roster_skipped_users_size() == 1;
+      },
+      absl::Seconds(10)));
+  EXPECT_THAT(hub->ReadLog(), ::testing::HasSubstr(absl::StrCat("user ", bad, " is readable again")));
+  EXPECT_EQ(follower->Snapshot().gaps, 0);
 }
 
 }  // namespace

@@ -4,7 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "common/proto_time.h"
+#include "hub/hub_metrics.h"
+#include "hub/status_summary.h"
 
 namespace hsync::hub {
 namespace {
@@ -129,6 +133,40 @@ TEST(HubStatusTest, NeverHappenedTimesStayUnset) {
   EXPECT_FALSE(status.has_oldest_pending_at());
   EXPECT_FALSE(status.has_last_parent_error_at());
   EXPECT_EQ(status.nodes_size(), 0);
+}
+
+TEST(HubStatusTest, SkippedRosterUsersAreListedJudgedPrintedAndCounted) {
+  HubStatusInputs in = Inputs();
+  in.poller.skipped_users.push_back(
+      {"u-neg", "current_usage_GB",
+       "element 3: field 'current_usage_GB' of user u-neg: GiB value must not be negative, got -0.5"});
+  in.poller.skipped_users.push_back({"", "", "element 9: expected a JSON object, got number"});
+  hiddify_sync::v1::HubStatus status = BuildHubStatus(in);
+  ASSERT_EQ(status.roster_skipped_users_size(), 2);
+  EXPECT_EQ(status.roster_skipped_users(0).uuid(), "u-neg");
+  EXPECT_THAT(status.roster_skipped_users(0).reason(), ::testing::HasSubstr("negative"));
+  EXPECT_EQ(status.roster_skipped_users(1).uuid(), "");
+
+  const absl::Time now = kT0 + absl::Seconds(40);
+  HubVerdict verdict = JudgeHubStatus(status, now, HubStatusThresholds{});
+  EXPECT_EQ(verdict.health, HubHealth::kDegraded);
+  EXPECT_THAT(verdict.reasons,
+              ::testing::Contains(::testing::HasSubstr("2 parent user(s) unreadable")));
+  std::ostringstream out;
+  PrintHubStatus(status, verdict, now, out);
+  EXPECT_THAT(out.str(), ::testing::HasSubstr("skipped users:  2"));
+  EXPECT_THAT(out.str(), ::testing::HasSubstr("u-neg: element 3: field 'current_usage_GB'"));
+  EXPECT_THAT(out.str(), ::testing::HasSubstr("(no uuid): element 9"));
+
+  bool found = false;
+  for (const auto& family : HubStatusMetrics(status, now)) {
+    if (family.name != "hsync_hub_roster_skipped_users") continue;
+    found = true;
+    ASSERT_EQ(family.metric.size(), 1u);
+    EXPECT_EQ(family.metric[0].gauge.value, 2);
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(BuildHubStatus(Inputs()).roster_skipped_users_size(), 0);
 }
 
 }  // namespace

@@ -133,18 +133,68 @@ TEST(PanelUserJsonTest, GarbageIsDataLossWithAShortMessage) {
   EXPECT_EQ(ParsePanelUserList("{}").status().code(), absl::StatusCode::kDataLoss);
 }
 
-TEST(PanelUserJsonTest, ListParsesEveryElementAndNamesABadOne) {
+TEST(PanelUserJsonTest, ListParsesEveryElement) {
   json list = json::array({PanelUser(), PanelUser()});
   list[1]["uuid"] = "00000000-0000-4000-8000-000000000002";
   auto users = ParsePanelUserList(list.dump());
   ASSERT_TRUE(users.ok()) << users.status();
-  ASSERT_EQ(users->size(), 2u);
-  EXPECT_EQ((*users)[1].uuid(), "00000000-0000-4000-8000-000000000002");
-  list[1]["enable"] = "yes";
-  auto bad = ParsePanelUserList(list.dump());
-  ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("element 1"), std::string::npos) << bad.status();
-  EXPECT_TRUE(ParsePanelUserList("[]").ok());
+  ASSERT_EQ(users->users.size(), 2u);
+  EXPECT_EQ(users->users[1].uuid(), "00000000-0000-4000-8000-000000000002");
+  EXPECT_TRUE(users->skipped.empty());
+  auto empty = ParsePanelUserList("[]");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->users.empty());
+}
+
+TEST(PanelUserJsonTest, AnUnreadableElementIsSkippedWithItsCauseAndTheRestIsKept) {
+  json list = json::array({PanelUser(), PanelUser(), PanelUser(), PanelUser(), 42});
+  list[1]["uuid"] = "00000000-0000-4000-8000-000000000002";
+  list[1]["current_usage_GB"] = -0.5;  // the panel accepts a negative usage
+  list[2]["uuid"] = "00000000-0000-4000-8000-000000000003";
+  list[2]["start_date"] = "15/04/2024";
+  list[3]["uuid"] = "00000000-0000-4000-8000-000000000004";
+  auto users = ParsePanelUserList(list.dump());
+  ASSERT_TRUE(users.ok()) << users.status();
+  ASSERT_EQ(users->users.size(), 2u);
+  EXPECT_EQ(users->users[0].uuid(), "6098ea35-8cb2-4a08-ba15-2be25bc49cb6");
+  EXPECT_EQ(users->users[1].uuid(), "00000000-0000-4000-8000-000000000004");
+  ASSERT_EQ(users->skipped.size(), 3u);
+  EXPECT_EQ(users->skipped[0].uuid, "00000000-0000-4000-8000-000000000002");
+  EXPECT_EQ(users->skipped[0].field, "current_usage_GB");
+  EXPECT_NE(users->skipped[0].reason.find("element 1"), std::string::npos)
+      << users->skipped[0].reason;
+  EXPECT_NE(users->skipped[0].reason.find("negative"), std::string::npos)
+      << users->skipped[0].reason;
+  EXPECT_EQ(users->skipped[1].uuid, "00000000-0000-4000-8000-000000000003");
+  EXPECT_EQ(users->skipped[1].field, "start_date");
+  EXPECT_EQ(users->skipped[2].uuid, "");  // not an object: no uuid to tell
+  EXPECT_NE(users->skipped[2].reason.find("element 4"), std::string::npos);
+}
+
+TEST(PanelUserJsonTest, SkippedReasonsCarryNoSecretAndStayShort) {
+  json list = json::array({PanelUser()});
+  list[0]["added_by_uuid"] = 5;  // wrong type: named, its value never shown
+  list[0]["wg_pk"] = json::array({"secret-key-material"});
+  auto users = ParsePanelUserList(list.dump());
+  ASSERT_TRUE(users.ok());
+  ASSERT_EQ(users->skipped.size(), 1u);
+  EXPECT_EQ(users->skipped[0].field, "added_by_uuid");
+  EXPECT_EQ(users->skipped[0].reason.find("secret-key-material"), std::string::npos);
+  list[0] = PanelUser();
+  list[0]["uuid"] = std::string(100000, 'u');  // not a uuid: neither kept nor logged in full
+  list[0]["enable"] = "yes";
+  users = ParsePanelUserList(list.dump());
+  ASSERT_TRUE(users.ok());
+  ASSERT_EQ(users->skipped.size(), 1u);
+  EXPECT_EQ(users->skipped[0].uuid, "");
+  EXPECT_LT(users->skipped[0].reason.size(), 400u);
+}
+
+TEST(PanelUserJsonTest, AListThatIsNotAnArrayFailsAsAWhole) {
+  EXPECT_EQ(ParsePanelUserList("{}").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ParsePanelUserList("<html>").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ParsePanelUserList("").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ParsePanelUserList("[{\"uuid\":").status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(PatchBodyTest, HoldsOnlyTheSetFieldsAndNeverAUuid) {

@@ -10,17 +10,20 @@
 #include <sstream>
 #include <thread>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/panel_time.h"
 #include "common/units.h"
 #include "tests/hub/journal_test_helpers.h"
 #include "tests/hub/parent_client_test_panel.h"
+#include "tests/hub/parent_client_test_proxy.h"
 #include "tests/support/child_process.h"
 
 namespace hsync::hub {
 namespace {
 
+using testing::FrontProxy;
 using testing::TestPanel;
 using testing::TestUuid;
 
@@ -57,7 +60,8 @@ TEST(ParentClientEmptyPanelTest, ListOfAPanelWithoutUsersIsAnEmptyRoster) {
   ASSERT_NE(panel, nullptr);
   auto users = panel->Client()->ListUsers();
   ASSERT_TRUE(users.ok()) << users.status();
-  EXPECT_TRUE(users->empty());
+  EXPECT_TRUE(users->users.empty());
+  EXPECT_TRUE(users->skipped.empty());
   EXPECT_EQ(panel->Calls("GET list_users"), 1);
 }
 
@@ -69,7 +73,8 @@ TEST_F(ParentClientTest, ListReturnsEveryUserWithItsFields) {
   ASSERT_TRUE(users.ok()) << users.status();
   const hiddify_sync::v1::User* ua = nullptr;
   const hiddify_sync::v1::User* ub = nullptr;
-  for (const auto& u : *users) {
+  EXPECT_TRUE(users->skipped.empty());
+  for (const auto& u : users->users) {
     if (u.uuid() == a) ua = &u;
     if (u.uuid() == b) ub = &u;
   }
@@ -136,6 +141,154 @@ TEST_F(ParentClientTest, PatchOfAnUnknownUserIsNotFound) {
   UserPatch patch;
   patch.current_usage_bytes = 1;
   EXPECT_EQ(client_->PatchUser(NewUuid(), patch).status().code(), absl::StatusCode::kNotFound);
+}
+
+// A proxy or CDN in front of the panel answering 404 itself: only the
+// panel's own error object with the route's "no such user" message means
+// "not found" / "no users"; anything else is an error that concludes nothing.
+class ParentClientBehindProxyTest : public ParentClientTest {
+ protected:
+  void SetUp() override {
+    ParentClientTest::SetUp();
+    proxy_ = FrontProxy::Start(panel_->runner().port());
+    ASSERT_NE(proxy_, nullptr);
+    ParentClientOptions o = panel_->ClientOptions();
+    o.base_url = absl::StrCat(proxy_->root_url(), "/", panel_->runner().options().proxy_path);
+    auto client = ParentClient::Create(o);
+    ASSERT_TRUE(client.ok()) << client.status();
+    behind_proxy_ = std::move(*client);
+  }
+
+  struct ForeignBody {
+    std::string body;
+    std::string content_type;
+  };
+  // 404 bodies that are not the panel's "no such user".
+  static std::vector<ForeignBody> ForeignBodies() {
+    return {{testing::kNginx404Html, "text/html"},
+            {R"({"msg":"Not Found"})", "application/json"},
+            {R"({"message":"Not Found"})", "application/json"},
+            {R"({"detail":{},"message":"Not Found"})", "application/json"},
+            {R"({"detail":{},"message":"User not found","error":"cdn"})", "application/json"},
+            {R"({"message":"User not found"})", "application/json"},
+            {"User not found", "text/plain"},
+            {"", "text/plain"}};
+  }
+
+  std::unique_ptr<FrontProxy> proxy_;
+  std::unique_ptr<ParentClient> behind_proxy_;
+};
+
+TEST_F(ParentClientBehindProxyTest, ForwardedAnswersAreThePanels) {
+  const std::string a = NewUuid();
+  panel_->CreateUser(a, kBytesPerGiB, 5);
+  auto user = behind_proxy_->GetUser(a);
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_EQ(user->current_usage_bytes(), 5u);
+  // The panel's own 404s pass through the proxy and keep their meaning.
+  EXPECT_EQ(behind_proxy_->GetUser(NewUuid()).status().code(), absl::StatusCode::kNotFound);
+  UserPatch patch;
+  patch.current_usage_bytes = 1;
+  EXPECT_EQ(behind_proxy_->PatchUser(NewUuid(), patch).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(proxy_->not_found_answers(), 0);
+}
+
+TEST_F(ParentClientBehindProxyTest, A404NotFromThePanelOnAUserRouteIsAnErrorNotNotFound) {
+  const std::string a = NewUuid();
+  panel_->CreateUser(a, kBytesPerGiB, 5, "2024-01-01");
+  UserPatch patch;
+  patch.current_usage_bytes = 99;
+  for (const ForeignBody& foreign : ForeignBodies()) {
+    SCOPED_TRACE(foreign.body);
+    proxy_->AnswerNotFound(foreign.body, foreign.content_type);
+    auto user = behind_proxy_->GetUser(a);
+    ASSERT_FALSE(user.ok());
+    EXPECT_NE(user.status().code(), absl::StatusCode::kNotFound) << user.status();
+    EXPECT_EQ(user.status().code(), absl::StatusCode::kUnavailable) << user.status();
+    EXPECT_FALSE(IsParentTransportError(user.status()));
+    EXPECT_EQ(ParentHttpStatus(user.status()), 404);
+    EXPECT_THAT(std::string(user.status().message()),
+                ::testing::HasSubstr("404 that is not the panel's: "));
+    EXPECT_LT(user.status().message().size(), 400u);
+    auto patched = behind_proxy_->PatchUser(a, patch);
+    ASSERT_FALSE(patched.ok());
+    EXPECT_EQ(patched.status().code(), absl::StatusCode::kUnavailable) << patched.status();
+    EXPECT_THAT(std::string(patched.status().message()),
+                ::testing::HasSubstr("404 that is not the panel's"));
+  }
+  // The list route's message is not a user route's "not found".
+  proxy_->AnswerNotFound(R"({"detail":{},"message":"You have no user"})", "application/json");
+  EXPECT_EQ(behind_proxy_->GetUser(a).status().code(), absl::StatusCode::kUnavailable);
+  proxy_->AnswerNotFound("", "text/html");
+  EXPECT_THAT(std::string(behind_proxy_->GetUser(a).status().message()),
+              ::testing::HasSubstr("404 that is not the panel's: (empty body)"));
+  EXPECT_EQ(panel_->Usage(a), 5u);  // nothing reached the panel
+}
+
+TEST_F(ParentClientBehindProxyTest, ThePanelsExactNotFoundBodiesAreNotFound) {
+  const std::string a = NewUuid();
+  UserPatch patch;
+  patch.current_usage_bytes = 1;
+  for (const char* body :
+       {R"({"detail":{},"message":"User not found"})", R"({"detail":{},"message":"user not found"})",
+        R"({"msg":"User not found"})", R"({"msg":"user not found"})"}) {
+    SCOPED_TRACE(body);
+    proxy_->AnswerNotFound(body, "application/json");
+    auto user = behind_proxy_->GetUser(a);
+    EXPECT_EQ(user.status().code(), absl::StatusCode::kNotFound) << user.status();
+    EXPECT_EQ(ParentHttpStatus(user.status()), 404);
+    EXPECT_EQ(behind_proxy_->PatchUser(a, patch).status().code(), absl::StatusCode::kNotFound);
+  }
+}
+
+TEST_F(ParentClientBehindProxyTest, A404NotFromThePanelOnTheListRouteIsAnErrorNotAnEmptyRoster) {
+  for (const ForeignBody& foreign : ForeignBodies()) {
+    SCOPED_TRACE(foreign.body);
+    proxy_->AnswerNotFound(foreign.body, foreign.content_type);
+    auto users = behind_proxy_->ListUsers();
+    ASSERT_FALSE(users.ok()) << "a 404 of the proxy was taken for an empty roster";
+    EXPECT_EQ(users.status().code(), absl::StatusCode::kUnavailable) << users.status();
+    EXPECT_EQ(ParentHttpStatus(users.status()), 404);
+    EXPECT_THAT(std::string(users.status().message()),
+                ::testing::HasSubstr("404 that is not the panel's"));
+  }
+  // A user route's message is not the list route's "no users".
+  proxy_->AnswerNotFound(R"({"detail":{},"message":"User not found"})", "application/json");
+  EXPECT_FALSE(behind_proxy_->ListUsers().ok());
+}
+
+TEST_F(ParentClientBehindProxyTest, ThePanelsExactNoUserBodiesAreAnEmptyRoster) {
+  for (const char* body :
+       {R"({"detail":{},"message":"You have no user"})", R"({"msg":"You have no user"})"}) {
+    SCOPED_TRACE(body);
+    proxy_->AnswerNotFound(body, "application/json");
+    auto users = behind_proxy_->ListUsers();
+    ASSERT_TRUE(users.ok()) << users.status();
+    EXPECT_TRUE(users->users.empty());
+  }
+}
+
+TEST_F(ParentClientTest, AnUnreadableListElementIsSkippedAndTheOthersAreListed) {
+  const std::string good = NewUuid(), negative = NewUuid();
+  panel_->CreateUser(good, kBytesPerGiB, 10);
+  panel_->CreateUser(negative, kBytesPerGiB, 10);
+  // The panel accepts and prints a negative usage (an admin's edit).
+  panel_->SetNegativeUsageInDb(negative, -static_cast<int64_t>(kBytesPerGiB));
+  auto users = client_->ListUsers();
+  ASSERT_TRUE(users.ok()) << users.status();
+  bool good_listed = false;
+  for (const auto& u : users->users) {
+    EXPECT_NE(u.uuid(), negative);
+    if (u.uuid() == good) good_listed = true;
+  }
+  EXPECT_TRUE(good_listed);
+  ASSERT_EQ(users->skipped.size(), 1u);
+  EXPECT_EQ(users->skipped[0].uuid, negative);
+  EXPECT_EQ(users->skipped[0].field, "current_usage_GB");
+  EXPECT_THAT(users->skipped[0].reason, ::testing::HasSubstr("current_usage_GB"));
+  EXPECT_THAT(users->skipped[0].reason, ::testing::HasSubstr("negative"));
+  panel_->SetUsageInDb(negative, 0);  // readable again for the other tests of the suite
 }
 
 TEST_F(ParentClientTest, PingAnswers) { EXPECT_TRUE(client_->Ping().ok()); }

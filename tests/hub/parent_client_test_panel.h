@@ -116,6 +116,15 @@ class TestPanel {
     ASSERT_TRUE(r.ok()) << r.status();
   }
 
+  // Writes a negative usage, as an admin's edit can leave it: the panel
+  // accepts it and prints a negative current_usage_GB.
+  void SetNegativeUsageInDb(const std::string& uuid, int64_t bytes) {
+    ASSERT_LT(bytes, 0);
+    auto r = db_->Execute(absl::StrCat("UPDATE user SET current_usage = ", bytes,
+                                       " WHERE uuid = ", db_->Quote(uuid)));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
   void AddFault(const nlohmann::json& rule) {
     auto r = runner_->Control("POST", "faults", rule.dump());
     ASSERT_TRUE(r.ok()) << r.status();
