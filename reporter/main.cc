@@ -1,11 +1,15 @@
 // hiddify-sync-reporter [--config PATH]          run the daemon
 // hiddify-sync-reporter status [--config PATH]   print the running daemon's status
+// hiddify-sync-reporter approve-removals [--config PATH] [--yes]
+//                                                 apply what the mass-removal guard held back
 //
 // Exit codes of the daemon: 0 after SIGTERM/SIGINT, 2 bad config or command
 // line, 1 cannot start (status address in use). `status`: 0 healthy,
-// 1 degraded, 2 down.
+// 1 degraded, 2 down. `approve-removals`: see approve_removals_command.h.
 #include <signal.h>
 #include <systemd/sd-daemon.h>
+
+#include <unistd.h>
 
 #include <cstring>
 #include <iostream>
@@ -13,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "reporter/approve_removals_command.h"
 #include "reporter/reporter_config.h"
 #include "reporter/reporter_daemon.h"
 #include "reporter/status_command.h"
@@ -23,6 +28,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: hiddify-sync-reporter [--config PATH]\n"
     "       hiddify-sync-reporter status [--config PATH]\n"
+    "       hiddify-sync-reporter approve-removals [--config PATH] [--yes]\n"
     "       hiddify-sync-reporter --version\n"
     "Default config: /etc/hiddify-sync/reporter.toml\n";
 
@@ -76,10 +82,16 @@ int RunDaemon(const std::string& config_path) {
 int main(int argc, char** argv) {
   std::string config_path = hsync::reporter::kDefaultConfigPath;
   bool status_command = false;
+  bool approve_command = false;
+  bool yes = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "status" && i == 1) {
       status_command = true;
+    } else if (arg == "approve-removals" && i == 1) {
+      approve_command = true;
+    } else if (arg == "--yes" && approve_command) {
+      yes = true;
     } else if (arg == "--config" && i + 1 < argc) {
       config_path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
@@ -96,5 +108,12 @@ int main(int argc, char** argv) {
     }
   }
   if (status_command) return hsync::reporter::RunStatusCommand(config_path, std::cout, std::cerr);
+  if (approve_command) {
+    hsync::reporter::ApproveRemovalsRequest request;
+    request.config_path = config_path;
+    request.yes = yes;
+    request.interactive = isatty(STDIN_FILENO) == 1;
+    return hsync::reporter::RunApproveRemovalsCommand(request, std::cin, std::cout, std::cerr);
+  }
   return RunDaemon(config_path);
 }

@@ -168,7 +168,14 @@ bool ReporterDaemon::EnsureState() {
     r.set_last_seq_acked(state->last_acked_seq);
   });
   PublishOutboxStats();
+  PublishHeldRemovals();
   return true;
+}
+
+void ReporterDaemon::PublishHeldRemovals() {
+  // Also after every collect: approve-removals may have cleared the set.
+  auto held = applier_.held_removals().Summary(*collect_conn_);
+  if (held.ok()) board_.Update([&](auto& r) { ShowHeldRemovals(*held, r); });
 }
 
 void ReporterDaemon::PublishOutboxStats() {
@@ -226,6 +233,7 @@ bool ReporterDaemon::CollectOnce() {
   const absl::Duration took = absl::Now() - started;
   instruments_.CollectFinished(took, true, result->bytes_reported, result->users_reported);
   if (result->last_seq > 0) PublishOutboxStats();
+  PublishHeldRemovals();
   board_.Update([&](auto& r) {
     *r.mutable_last_collect_at() = ToProtoTimestamp(started);
     r.set_last_collect_millis(static_cast<uint64_t>(absl::ToInt64Milliseconds(took)));

@@ -52,6 +52,7 @@ class ReporterDaemon {
   bool EnsureState();  // true once the schema exists
   bool CollectOnce();  // true on success
   void PublishOutboxStats();
+  void PublishHeldRemovals();
   void StartMetrics();
   bool WaitOrStop(absl::Duration d);  // true when asked to stop
 

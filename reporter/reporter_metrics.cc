@@ -103,6 +103,13 @@ std::vector<prometheus::MetricFamily> ReporterStatusMetrics(const ReporterStatus
   out.push_back(Counter("hsync_reporter_guard_trips_total",
                         "Roster updates refused by the mass-removal guard",
                         static_cast<double>(s.guard_trips())));
+  out.push_back(Gauge("hsync_reporter_held_removals",
+                      "Removals the mass-removal guard holds back until approve-removals",
+                      static_cast<double>(s.held_removals())));
+  out.push_back(Gauge("hsync_reporter_roster_skipped_users",
+                      "Roster users not written because the child's database refuses them"
+                      " (at most 1000 counted)",
+                      static_cast<double>(s.skipped_users_size())));
 
   // Apply trigger.
   out.push_back(Counter("hsync_reporter_apply_runs_total",

@@ -1,6 +1,6 @@
 // The reporter's Prometheus metrics. Collect durations, collect failures and
 // bytes collected are counted live; everything else (hub connection, outbox,
-// roster changes, guard trips, apply trigger) is read from the status board at
+// roster changes, guard trips, held removals, skipped users, apply trigger) is read from the status board at
 // scrape time, so /metrics and `status` never disagree. Names start with
 // hsync_reporter_.
 #pragma once

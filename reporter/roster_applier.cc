@@ -11,6 +11,8 @@
 #include "common/logging.h"
 #include "common/panel_time.h"
 #include "common/status_macros.h"
+#include "reporter/roster_removal.h"
+#include "reporter/roster_savepoint.h"
 #include "reporter/roster_user_row.h"
 #include "reporter/sql_values.h"
 
@@ -83,6 +85,18 @@ absl::StatusOr<uint64_t> CountLocalUsers(MariaDbConnection& conn, const std::str
   return rs.rows.empty() ? 0 : CellU64(rs.rows[0][0]);
 }
 
+// Local users a removal could still take (enabled ones with the disable
+// policy, every row with delete) that the guard does not already hold.
+absl::StatusOr<uint64_t> CountRemovableUnheld(MariaDbConnection& conn, const std::string& table,
+                                              const std::string& held_table, RemovePolicy policy) {
+  ASSIGN_OR_RETURN(ResultSet rs,
+                   conn.Query(absl::StrCat(
+                       "SELECT COUNT(*) FROM ", table, " WHERE ",
+                       policy == RemovePolicy::kDisable ? "enable <> 0 AND " : "",
+                       "uuid NOT IN (SELECT uuid FROM ", held_table, ")")));
+  return rs.rows.empty() ? 0 : CellU64(rs.rows[0][0]);
+}
+
 // The admin that owns users created here: the lowest-id super admin (id 1 on
 // a normal install).
 absl::StatusOr<int64_t> OwnerAdminId(MariaDbConnection& conn, const std::string& database) {
@@ -99,7 +113,7 @@ absl::StatusOr<int64_t> OwnerAdminId(MariaDbConnection& conn, const std::string&
 }  // namespace
 
 RosterApplier::RosterApplier(StateStore* store, RosterApplyOptions options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store), held_(store), options_(std::move(options)) {}
 
 absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
     MariaDbConnection& conn, const hiddify_sync::v1::RosterUpdate& update) {
@@ -110,16 +124,30 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
   std::vector<UserRow> wanted;
   std::unordered_map<std::string, size_t> wanted_index;
   std::unordered_set<std::string> present;  // on the parent, valid or not
+  std::unordered_map<std::string, std::string> invalid;  // uuid -> why (the last occurrence)
   for (const auto& user : update.upserts()) {
-    present.insert(absl::AsciiStrToLower(user.uuid()));
+    const std::string lower = absl::AsciiStrToLower(user.uuid());
+    present.insert(lower);
     auto row = UserRowFromRoster(user);
     if (!row.ok()) {
-      result.rejected.push_back(absl::StrCat(user.uuid(), ": ", row.status().message()));
+      invalid[lower] = std::string(row.status().message());
+      if (auto it = wanted_index.find(lower); it != wanted_index.end()) {
+        wanted[it->second].uuid.clear();  // an earlier valid occurrence is void
+      }
       continue;
     }
+    invalid.erase(lower);
     auto [it, inserted] = wanted_index.emplace(row->uuid, wanted.size());
     if (inserted) wanted.push_back(*std::move(row));
     else wanted[it->second] = *std::move(row);
+  }
+  std::erase_if(wanted, [](const UserRow& w) { return w.uuid.empty(); });
+  for (const auto& user : update.upserts()) {
+    const std::string lower = absl::AsciiStrToLower(user.uuid());
+    auto it = invalid.find(lower);
+    if (it == invalid.end()) continue;
+    result.skipped.push_back({lower, it->second});
+    invalid.erase(it);
   }
   std::vector<std::string> removed_uuids;
   if (!update.full()) {
@@ -153,7 +181,9 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
     ASSIGN_OR_RETURN(local, LoadLocalUsers(conn, user_table, &keys));
   }
 
-  // Updates of existing users, only where something differs.
+  // Updates of existing users, only where something differs. Each is one
+  // statement: one the database refuses is undone by InnoDB on its own
+  // (statement atomicity, triggers included) and skips only that user.
   std::string set_list;
   for (const auto& column : kSyncedColumns) {
     absl::StrAppend(&set_list, set_list.empty() ? "" : ", ", "`", column, "` = ?");
@@ -182,7 +212,11 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
     params.reserve(kSyncedColumns.size() + 1);
     for (const auto& v : w.values) params.push_back(ToSqlValue(v));
     params.push_back(SqlValue(l.id));
-    RETURN_IF_ERROR(update_stmt->Execute(params).status());
+    if (absl::Status written = update_stmt->Execute(params).status(); !written.ok()) {
+      if (!IsRowRefusal(written)) return written;
+      result.skipped.push_back({w.uuid, RefusalReason(written)});
+      continue;
+    }
     if (reset_time_changes) {
       // Our own write of last_reset_time is not a reset of the child's counter.
       // But a local reset the collector has not seen yet (the local date is set
@@ -207,76 +241,139 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
     ++result.updated;
   }
 
-  // Creations, in multi-row INSERTs with every NOT NULL column given.
+  // Creations, in multi-row INSERTs with every NOT NULL column given. A batch
+  // the database refuses is rolled back to its savepoint and inserted user by
+  // user, skipping only the refused ones.
   if (!to_create.empty()) {
     ASSIGN_OR_RETURN(int64_t owner_id, OwnerAdminId(conn, options_.panel_database));
-    const std::string head = absl::StrCat(
-        "INSERT INTO ", user_table, " (uuid, ", absl::StrJoin(kSyncedColumns, ", "),
+    const std::string columns = absl::StrCat(
+        " (uuid, ", absl::StrJoin(kSyncedColumns, ", "),
         ", username, password, added_by, current_usage, max_ips, last_online) VALUES ");
+    const std::string head = absl::StrCat("INSERT INTO ", user_table, columns);
+    const std::string local_values =
+        absl::StrCat(",'','',", owner_id, ",0,100,'", std::string(kNeverOnline), "')");
+    std::unique_ptr<PreparedStatement> insert_one;
+    auto insert_singly = [&](size_t from, size_t to) -> absl::Status {
+      if (insert_one == nullptr) {
+        std::string placeholders = "(?";
+        for (size_t i = 0; i < kSyncedColumns.size(); ++i) placeholders += ",?";
+        ASSIGN_OR_RETURN(insert_one, conn.Prepare(absl::StrCat(head, placeholders, local_values)));
+      }
+      for (size_t i = from; i < to; ++i) {
+        const UserRow& w = *to_create[i];
+        std::vector<SqlValue> params{SqlValue(w.uuid)};
+        for (const auto& v : w.values) params.push_back(ToSqlValue(v));
+        absl::Status written = insert_one->Execute(params).status();
+        if (written.ok()) {
+          ++result.created;
+        } else if (IsRowRefusal(written)) {
+          result.skipped.push_back({w.uuid, RefusalReason(written)});
+        } else {
+          return written;
+        }
+      }
+      return absl::OkStatus();
+    };
     std::string sql;
+    size_t batch_start = 0;
     for (size_t i = 0; i < to_create.size(); ++i) {
       const UserRow& w = *to_create[i];
       absl::StrAppend(&sql, sql.empty() ? head : ",", "(", conn.Quote(w.uuid));
       for (const auto& v : w.values) absl::StrAppend(&sql, ",", SqlLiteral(conn, v));
-      absl::StrAppend(&sql, ",'','',", owner_id, ",0,100,'", std::string(kNeverOnline), "')");
+      absl::StrAppend(&sql, local_values);
       if ((i + 1) % kInsertBatch == 0 || i + 1 == to_create.size()) {
-        RETURN_IF_ERROR(conn.Execute(sql).status());
+        absl::Status batch =
+            InSavepoint(conn, "hsync_insert_batch", [&] { return conn.Execute(sql).status(); });
+        if (batch.ok()) {
+          result.created += i + 1 - batch_start;
+        } else if (IsRowRefusal(batch)) {
+          RETURN_IF_ERROR(insert_singly(batch_start, i + 1));
+        } else {
+          return batch;
+        }
         sql.clear();
+        batch_start = i + 1;
       }
     }
-    result.created = to_create.size();
   }
 
-  // Removals, behind the mass-removal guard.
-  std::vector<std::pair<std::string, const LocalUser*>> candidates;
+  // Removals, behind the mass-removal guard, which judges only the users it
+  // does not hold back already (see roster_applier.h).
+  std::vector<RemovalTarget> candidates;
   auto consider = [&](const std::string& uuid, const LocalUser& l) {
     if (options_.remove_policy == RemovePolicy::kDisable && !l.enabled) return;  // nothing to do
-    candidates.emplace_back(uuid, &l);
+    candidates.push_back({uuid, l.id});
   };
   if (update.full()) {
     for (const auto& [uuid, l] : local) {
       if (!present.contains(uuid)) consider(uuid, l);
     }
+    std::sort(candidates.begin(), candidates.end(),
+              [](const RemovalTarget& a, const RemovalTarget& b) { return a.id < b.id; });
   } else {
     for (const auto& uuid : removed_uuids) {
       if (auto found = local.find(uuid); found != local.end()) consider(uuid, found->second);
     }
   }
-  const double limit = std::max(static_cast<double>(options_.guard_min),
-                                options_.guard_fraction * static_cast<double>(local_count));
-  const char* verb = options_.remove_policy == RemovePolicy::kDisable ? "disabled" : "deleted";
-  if (update.full() && update.upserts_size() == 0 && local_count > 0) {
-    result.guard_tripped = true;
-    result.guard_reason = absl::StrCat("roster version ", update.version(), " is empty while ",
-                                       local_count, " local users exist; nobody was ", verb);
-  } else if (static_cast<double>(candidates.size()) > limit) {
-    result.guard_tripped = true;
-    result.guard_reason = absl::StrCat(
-        "roster version ", update.version(), " would have ", verb, " ", candidates.size(), " of ",
-        local_count, " local users (more than max(", options_.guard_min, ", ",
-        options_.guard_fraction, " x ", local_count, ")); nobody was ", verb);
-  } else if (!candidates.empty()) {
-    for (size_t start = 0; start < candidates.size(); start += kInListChunk) {
-      std::string ids;
-      for (size_t i = start; i < std::min(candidates.size(), start + kInListChunk); ++i) {
-        absl::StrAppend(&ids, ids.empty() ? "" : ",", candidates[i].second->id);
-      }
-      if (options_.remove_policy == RemovePolicy::kDisable) {
-        RETURN_IF_ERROR(conn.Execute(absl::StrCat("UPDATE ", user_table,
-                                                  " SET enable = 0 WHERE id IN (", ids, ")"))
-                            .status());
-      } else {
-        RETURN_IF_ERROR(lock_meta());
-        RETURN_IF_ERROR(
-            conn.Execute(absl::StrCat("DELETE FROM ", user_table, " WHERE id IN (", ids, ")"))
-                .status());
-        RETURN_IF_ERROR(conn.Execute(absl::StrCat("DELETE FROM ", store_->Table("watermark"),
-                                                  " WHERE user_id IN (", ids, ")"))
-                            .status());
+  ASSIGN_OR_RETURN(std::unordered_set<std::string> held, held_.LockAll(conn));
+  std::vector<std::string> unhold;  // back on the parent, or nothing left to remove
+  std::vector<RemovalTarget> fresh;  // candidates not held yet
+  {
+    std::unordered_set<std::string> candidate_set;
+    for (const auto& c : candidates) {
+      candidate_set.insert(c.uuid);
+      if (held.contains(c.uuid)) ++result.still_held;
+      else fresh.push_back(c);
+    }
+    for (const auto& uuid : held) {
+      if (present.contains(uuid) || (update.full() && !candidate_set.contains(uuid))) {
+        unhold.push_back(uuid);
       }
     }
+  }
+  std::sort(unhold.begin(), unhold.end());
+  RETURN_IF_ERROR(held_.Drop(conn, unhold));
+  result.unheld = unhold.size();
+
+  const double limit = std::max(static_cast<double>(options_.guard_min),
+                                options_.guard_fraction * static_cast<double>(local_count));
+  const char* verb = RemovalVerb(options_.remove_policy);
+  const std::string held_note = absl::StrCat(
+      "; nobody was ", verb, ", the ", fresh.size(),
+      " users are held back until `hiddify-sync-reporter approve-removals` (or they reappear)");
+  if (!fresh.empty() && update.full() && update.upserts_size() == 0 && local_count > 0) {
+    result.guard_reason = absl::StrCat("roster version ", update.version(), " is empty while ",
+                                       local_count, " local users exist", held_note);
+  } else if (static_cast<double>(fresh.size()) > limit) {
+    result.guard_reason = absl::StrCat(
+        "roster version ", update.version(), update.full() ? "" : " (a delta)", " would have ",
+        verb, " ", fresh.size(), " of ", local_count, " local users (more than max(",
+        options_.guard_min, ", ", options_.guard_fraction, " x ", local_count, "))", held_note);
+  } else if (!fresh.empty() && !update.full() && update.upserts_size() == 0) {
+    ASSIGN_OR_RETURN(uint64_t removable,
+                     CountRemovableUnheld(conn, user_table, store_->Table("held_removal"),
+                                          options_.remove_policy));
+    if (removable <= fresh.size()) {
+      result.guard_reason = absl::StrCat(
+          "roster version ", update.version(), " (a delta) would have ", verb, " the last ",
+          fresh.size(), options_.remove_policy == RemovePolicy::kDisable ? " enabled" : "",
+          " local users, leaving the child empty", held_note);
+    }
+  }
+  if (!result.guard_reason.empty()) {
+    result.guard_tripped = true;
+    std::vector<std::string> uuids;
+    uuids.reserve(fresh.size());
+    for (const auto& f : fresh) uuids.push_back(f.uuid);
+    RETURN_IF_ERROR(held_.Hold(conn, uuids, update.version(), result.guard_reason, absl::Now()));
+    result.held = uuids.size();
+  } else if (!fresh.empty()) {
+    ASSIGN_OR_RETURN(RemovalOutcome outcome,
+                     RemoveLocalUsers(conn, *store_, user_table, options_.remove_policy, fresh,
+                                      lock_meta));
     (options_.remove_policy == RemovePolicy::kDisable ? result.disabled : result.removed) =
-        candidates.size();
+        outcome.removed.size();
+    result.skipped.insert(result.skipped.end(), outcome.refused.begin(), outcome.refused.end());
   }
   RETURN_IF_ERROR(tx.Commit());
   return result;

@@ -1,5 +1,6 @@
 #include "reporter/roster_follower.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/proto_time.h"
@@ -36,6 +37,7 @@ void RosterFollower::Stop() {
 
 void RosterFollower::Loop() {
   Backoff backoff(options_.retry_initial, options_.retry_max);
+  if (auto conn = db_.Get(); conn.ok()) PublishHeld(**conn);
   while (true) {
     if (FollowOnce()) backoff.Reset();
     absl::MutexLock lock(&mu_);
@@ -113,20 +115,16 @@ absl::Status RosterFollower::ApplyUpdate(const hiddify_sync::v1::RosterUpdate& u
     return result.status();
   }
   const absl::Duration took = absl::Now() - started;
-  for (size_t i = 0; i < result->rejected.size() && i < 10; ++i) {
-    LogError(absl::StrCat("roster: skipped user ", result->rejected[i]));
-  }
-  if (result->rejected.size() > 10) {
-    LogError(absl::StrCat("roster: skipped ", result->rejected.size() - 10, " more users"));
-  }
-  if (!result->rejected.empty()) {
-    board_->RecordError(absl::StrCat("roster version ", update.version(), ": ",
-                                     result->rejected.size(), " users skipped, first: ",
-                                     result->rejected.front()));
-  }
+  TrackSkipped(update, result->skipped);
   if (result->guard_tripped) {
     LogWarning(absl::StrCat("roster guard: ", result->guard_reason));
   }
+  if (result->unheld > 0) {
+    LogInfo(absl::StrCat("roster guard: ", result->unheld,
+                         " held removals dropped (the users are back on the parent, or nothing is"
+                         " left to remove)"));
+  }
+  PublishHeld(**conn);
   if (result->changed()) {
     LogInfo(absl::StrCat("roster: version ", update.version(), update.full() ? " (full)" : "",
                          " applied in ", absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))),
@@ -149,6 +147,52 @@ absl::Status RosterFollower::ApplyUpdate(const hiddify_sync::v1::RosterUpdate& u
     }
   });
   return absl::OkStatus();
+}
+
+void RosterFollower::TrackSkipped(const hiddify_sync::v1::RosterUpdate& update,
+                                  const std::vector<SkippedUser>& skipped) {
+  std::map<std::string, std::string> now;
+  if (!update.full()) {
+    now = skipped_;
+    for (const auto& user : update.upserts()) now.erase(absl::AsciiStrToLower(user.uuid()));
+    for (const auto& uuid : update.removed_uuids()) now.erase(absl::AsciiStrToLower(uuid));
+  }
+  for (const auto& s : skipped) now[s.uuid] = s.reason;
+  bool new_skips = false;
+  for (const auto& [uuid, reason] : now) {
+    auto before = skipped_.find(uuid);
+    if (before != skipped_.end() && before->second == reason) continue;
+    new_skips = true;
+    LogWarning(absl::StrCat("roster: skipping user ", uuid, " (version ", update.version(),
+                            "): ", reason, "; the rest of the update was applied"));
+  }
+  for (const auto& [uuid, reason] : skipped_) {
+    if (!now.contains(uuid)) LogInfo(absl::StrCat("roster: user ", uuid, " is no longer skipped"));
+  }
+  skipped_ = std::move(now);
+  if (new_skips) {
+    board_->RecordError(absl::StrCat("roster version ", update.version(), ": ", skipped_.size(),
+                                     " users skipped, e.g. ", skipped_.begin()->first, ": ",
+                                     skipped_.begin()->second));
+  }
+  board_->Update([&](auto& r) {
+    r.clear_skipped_users();
+    for (const auto& [uuid, reason] : skipped_) {
+      if (static_cast<size_t>(r.skipped_users_size()) >= kMaxSkippedUsersShown) break;
+      auto* s = r.add_skipped_users();
+      s->set_uuid(uuid);
+      s->set_reason(reason);
+    }
+  });
+}
+
+void RosterFollower::PublishHeld(MariaDbConnection& conn) {
+  auto summary = applier_->held_removals().Summary(conn);
+  if (!summary.ok()) {
+    db_.Check(summary.status());
+    return;
+  }
+  board_->Update([&](auto& r) { ShowHeldRemovals(*summary, r); });
 }
 
 void RosterFollower::SetStreamOpen(bool open) {

@@ -4,8 +4,16 @@
 // an update that could not be applied, ends the stream; it is reopened after a
 // backoff with jitter and starts again with a full roster, so nothing is
 // skipped. Runs its own thread and MariaDB connection.
+//
+// It also keeps the set of roster users currently skipped (not written: the
+// child's table cannot hold them or its database refused them) for status,
+// logging each user once when it becomes skipped or its reason changes, and
+// once when it is written again. A full roster replaces the set; a delta
+// updates the users it carries. It publishes the guard's held removals after
+// every update and when it starts.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -49,6 +57,10 @@ class RosterFollower {
   bool FollowOnce();
   absl::Status ApplyUpdate(const hiddify_sync::v1::RosterUpdate& update);
   void SetStreamOpen(bool open);
+  // Folds the skips of one applied update into skipped_ (logging changes).
+  void TrackSkipped(const hiddify_sync::v1::RosterUpdate& update,
+                    const std::vector<SkippedUser>& skipped);
+  void PublishHeld(MariaDbConnection& conn);
 
   std::unique_ptr<hiddify_sync::v1::SyncHub::Stub> stub_;
   DbSession db_;
@@ -62,6 +74,10 @@ class RosterFollower {
   grpc::ClientContext* current_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread thread_;
   std::string last_logged_error_;
+  std::map<std::string, std::string> skipped_;  // uuid -> reason (follower thread only)
 };
+
+// At most this many skipped users are listed in the status reply.
+inline constexpr size_t kMaxSkippedUsersShown = 1000;
 
 }  // namespace hsync::reporter

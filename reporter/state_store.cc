@@ -83,6 +83,8 @@ absl::StatusOr<StreamState> StateStore::EnsureSchema(MariaDbConnection& conn) {
       "UNIQUE KEY stream_seq (stream_id, seq)"
       ") ENGINE=InnoDB")).status());
 
+  RETURN_IF_ERROR(EnsureHeldRemovalTables(conn));
+
   ASSIGN_OR_RETURN(ResultSet meta,
                    conn.Query(absl::StrCat("SELECT ", kMetaColumns, " FROM ", Table("meta"),
                                            " WHERE id = 1")));
@@ -119,6 +121,26 @@ absl::StatusOr<StreamState> StateStore::EnsureSchema(MariaDbConnection& conn) {
     }
   }
   return ReadMeta(conn);
+}
+
+absl::Status StateStore::EnsureHeldRemovalTables(MariaDbConnection& conn) {
+  // Additive: created on every start if missing, so a state schema made by an
+  // earlier version gains them without a schema_version bump (and an earlier
+  // reporter started on this schema simply ignores them).
+  RETURN_IF_ERROR(conn.Execute(absl::StrCat(
+      "CREATE TABLE IF NOT EXISTS ", Table("held_removal_trip"), " ("
+      "id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+      "held_at BIGINT NOT NULL, "
+      "roster_version BIGINT UNSIGNED NOT NULL, "
+      "reason TEXT NOT NULL"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci")).status());
+  return conn.Execute(absl::StrCat(
+      "CREATE TABLE IF NOT EXISTS ", Table("held_removal"), " ("
+      "uuid VARCHAR(36) NOT NULL PRIMARY KEY, "
+      "trip_id BIGINT UNSIGNED NOT NULL, "
+      "held_at BIGINT NOT NULL, "
+      "KEY trip (trip_id)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci")).status();
 }
 
 absl::StatusOr<StreamState> StateStore::ReadMeta(MariaDbConnection& conn) {

@@ -5,7 +5,9 @@
 //   watermark  per user (keyed by the panel's user.id, with its uuid): bytes
 //              already reported (since the last reset seen),
 //              last_online already reported, last_reset_time seen;
-//   outbox     serialized UsageReports written but not yet acknowledged.
+//   outbox     serialized UsageReports written but not yet acknowledged;
+//   held_removal, held_removal_trip
+//              removals the mass-removal guard held back (HeldRemovals).
 // Every function works on the caller's connection and inside the caller's
 // transaction, if any. Writers of `watermark` serialize on LockMeta().
 #pragma once
@@ -78,6 +80,9 @@ class StateStore {
   const std::string& database() const { return database_; }
 
  private:
+  // The tables of HeldRemovals (held_removals.h).
+  absl::Status EnsureHeldRemovalTables(MariaDbConnection& conn);
+
   std::string database_;
   bool baseline_existing_usage_;
 };

@@ -18,6 +18,10 @@ std::string Ago(const google::protobuf::Timestamp& ts, absl::Time now) {
                       absl::FormatDuration(absl::Trunc(now - t, absl::Seconds(1))), " ago)");
 }
 
+// The daemon lists at most this many skipped users (kMaxSkippedUsersShown).
+constexpr size_t kSkippedListLimit = 1000;
+constexpr int kSkippedPrinted = 20;
+
 std::string Bytes(uint64_t b) {
   if (b < (1u << 20)) return absl::StrCat(b, " B");
   return absl::StrCat(b, " B (", absl::SixDigits(static_cast<double>(b) / (1 << 30)), " GiB)");
@@ -47,6 +51,14 @@ HealthVerdict JudgeStatus(const hiddify_sync::v1::ReporterStatusReply& r, absl::
     degrade("reports wait in the outbox (the hub does not acknowledge them)");
   }
   if (r.apply_pending() && r.apply_failures() > 0) degrade("the panel apply trigger is failing");
+  if (r.held_removals() > 0) {
+    degrade(absl::StrCat("the mass-removal guard holds back ", r.held_removals(),
+                         " removals (review them: hiddify-sync-reporter approve-removals)"));
+  }
+  if (r.skipped_users_size() > 0) {
+    degrade(absl::StrCat(r.skipped_users_size(),
+                         " roster users are skipped (the child's database refuses them)"));
+  }
   const absl::Time error_at = FromProtoTimestamp(r.last_error_at());
   if (!r.last_error().empty() && error_at != absl::InfinitePast() &&
       now - error_at < absl::Minutes(5)) {
@@ -79,7 +91,23 @@ void PrintStatus(const hiddify_sync::v1::ReporterStatusReply& r, const HealthVer
       << "removal guard:  " << r.guard_trips() << " trips"
       << (r.last_guard_reason().empty() ? "" : absl::StrCat(", last: ", r.last_guard_reason()))
       << "\n"
-      << "panel apply:    " << r.apply_runs() << " runs, " << r.apply_failures() << " failures"
+      << "held removals:  " << r.held_removals()
+      << (r.held_removals() == 0
+              ? std::string()
+              : absl::StrCat(" since ", Ago(r.held_removals_since(), now),
+                             " (approve: hiddify-sync-reporter approve-removals)"))
+      << "\n";
+  if (r.held_removals() > 0) out << "  held because:  " << r.held_removals_reason() << "\n";
+  out << "skipped users:  " << r.skipped_users_size()
+      << (static_cast<size_t>(r.skipped_users_size()) >= kSkippedListLimit ? " or more" : "")
+      << "\n";
+  for (int i = 0; i < r.skipped_users_size() && i < kSkippedPrinted; ++i) {
+    out << "  " << r.skipped_users(i).uuid() << ": " << r.skipped_users(i).reason() << "\n";
+  }
+  if (r.skipped_users_size() > kSkippedPrinted) {
+    out << "  ... and " << r.skipped_users_size() - kSkippedPrinted << " more\n";
+  }
+  out << "panel apply:    " << r.apply_runs() << " runs, " << r.apply_failures() << " failures"
       << (r.apply_pending() ? ", a run is pending" : "") << "\n"
       << "last error:     "
       << (r.last_error().empty() ? std::string("none")

@@ -7,8 +7,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "reporter/collector.h"
+#include "reporter/held_removals.h"
 #include "tests/reporter/child_db.h"
 
 namespace hsync::reporter {
@@ -80,6 +83,19 @@ class RosterApplierTest : public ::testing::Test {
 
   std::optional<std::string> Col(const std::string& uuid, const std::string& column) {
     return child_.Column(uuid, column);
+  }
+
+  uint64_t HeldCount() {
+    return child_.CountRows(absl::StrCat("`", child_.state_db(), "`.held_removal"));
+  }
+
+  // A trigger (refuse_insert / refuse_update) that refuses `uuid`'s row.
+  void RefuseInTrigger(const std::string& event, const std::string& uuid) {
+    const std::string name = event == "INSERT" ? "refuse_insert" : "refuse_update";
+    child_.Exec(absl::StrCat("CREATE TRIGGER `", child_.panel_db(), "`.", name, " BEFORE ", event,
+                             " ON ", child_.UserTable(), " FOR EACH ROW IF NEW.uuid = '", uuid,
+                             "' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test';"
+                             " END IF"));
   }
 
   ChildDb child_;
@@ -298,10 +314,16 @@ TEST_F(RosterApplierTest, GuardSkipsRemovalWhenTheRosterIsEmpty) {
   EXPECT_TRUE(r.guard_tripped);
   EXPECT_THAT(r.guard_reason, HasSubstr("empty"));
   EXPECT_EQ(r.disabled, 0u);
+  EXPECT_EQ(r.held, 3u);
   EXPECT_EQ(child_.CountRows(child_.UserTable() + " WHERE enable = 1"), 3u);
+  // Held already: the next empty roster neither removes them nor trips again.
   options_.remove_policy = RemovePolicy::kDelete;
-  EXPECT_TRUE(Apply(Full(3, {})).guard_tripped);
+  r = Apply(Full(3, {}));
+  EXPECT_FALSE(r.guard_tripped);
+  EXPECT_EQ(r.still_held, 3u);
+  EXPECT_EQ(r.removed, 0u);
   EXPECT_EQ(child_.CountRows(child_.UserTable()), 3u);
+  EXPECT_EQ(HeldCount(), 3u);
 }
 
 TEST_F(RosterApplierTest, GuardSkipsMassRemovalButAppliesTheRestOfTheUpdate) {
@@ -316,20 +338,107 @@ TEST_F(RosterApplierTest, GuardSkipsMassRemovalButAppliesTheRestOfTheUpdate) {
   EXPECT_THAT(r.guard_reason, HasSubstr("16 of 60"));
   EXPECT_EQ(r.disabled, 0u);
   EXPECT_EQ(r.updated, 1u);
+  EXPECT_EQ(r.held, 16u);
   EXPECT_THAT(Col(kept[0].uuid(), "name"), Optional(std::string("still applied")));
   EXPECT_EQ(child_.CountRows(child_.UserTable() + " WHERE enable = 1"), 60u);
-  // 15 of 60 is allowed.
+  // One of them is back on the parent: no longer held; the other 15 stay held
+  // (not removed, not judged again).
   kept.push_back(users[44]);
   r = Apply(Full(3, kept));
   EXPECT_FALSE(r.guard_tripped);
+  EXPECT_EQ(r.unheld, 1u);
+  EXPECT_EQ(r.still_held, 15u);
+  EXPECT_EQ(r.disabled, 0u);
+  EXPECT_EQ(HeldCount(), 15u);
+  EXPECT_EQ(child_.CountRows(child_.UserTable() + " WHERE enable = 1"), 60u);
+  // A new removal next to the held ones is judged on its own.
+  kept.pop_back();
+  r = Apply(Full(4, kept));
+  EXPECT_FALSE(r.guard_tripped);
+  EXPECT_EQ(r.disabled, 1u);
+  EXPECT_THAT(Col(users[44].uuid(), "enable"), Optional(std::string("0")));
+  EXPECT_EQ(HeldCount(), 15u);
+}
+
+TEST_F(RosterApplierTest, GuardLetsRemovalsUpToTheThresholdThrough) {
+  std::vector<User> users;
+  for (int i = 0; i < 60; ++i) users.push_back(MakeUser(RandomUuid(), i));
+  Apply(Full(1, users));
+  // 15 of 60 is allowed.
+  RosterApplyResult r = Apply(Full(2, std::vector<User>(users.begin(), users.begin() + 45)));
+  EXPECT_FALSE(r.guard_tripped);
   EXPECT_EQ(r.disabled, 15u);
-  // Delta removals are guarded too: 11 of 60 > max(10, 0.1 * 60) with a 10% fraction.
+  EXPECT_EQ(HeldCount(), 0u);
+  // Delta removals too: 10 of 60 with a 10% fraction.
+  options_.guard_fraction = 0.1;
+  std::vector<std::string> removed;
+  for (int i = 0; i < 10; ++i) removed.push_back(users[i].uuid());
+  EXPECT_EQ(Apply(Delta(3, {}, removed)).disabled, 10u);
+}
+
+TEST_F(RosterApplierTest, DeltaRemovingMoreThanTheThresholdIsHeldNotApplied) {
+  std::vector<User> users;
+  for (int i = 0; i < 60; ++i) users.push_back(MakeUser(RandomUuid(), i));
+  Apply(Full(1, users));
+  // 11 of 60 > max(10, 0.1 * 60).
   options_.guard_fraction = 0.1;
   std::vector<std::string> removed;
   for (int i = 0; i < 11; ++i) removed.push_back(users[i].uuid());
-  EXPECT_TRUE(Apply(Delta(4, {}, removed)).guard_tripped);
-  removed.pop_back();
-  EXPECT_EQ(Apply(Delta(5, {}, removed)).disabled, 10u);
+  RosterApplyResult r = Apply(Delta(2, {}, removed));
+  EXPECT_TRUE(r.guard_tripped);
+  EXPECT_THAT(r.guard_reason, HasSubstr("11 of 60"));
+  EXPECT_EQ(r.disabled, 0u);
+  EXPECT_EQ(r.held, 11u);
+  EXPECT_EQ(HeldCount(), 11u);
+  EXPECT_EQ(child_.CountRows(child_.UserTable() + " WHERE enable = 1"), 60u);
+  // The next full roster lacks them too: still held, no new trip.
+  r = Apply(Full(3, std::vector<User>(users.begin() + 11, users.end())));
+  EXPECT_FALSE(r.guard_tripped);
+  EXPECT_EQ(r.still_held, 11u);
+  EXPECT_EQ(r.disabled, 0u);
+  EXPECT_EQ(child_.CountRows(child_.UserTable() + " WHERE enable = 1"), 60u);
+  // One comes back on the parent in a delta: dropped from the held set.
+  r = Apply(Delta(4, {users[0]}));
+  EXPECT_EQ(r.unheld, 1u);
+  EXPECT_EQ(HeldCount(), 10u);
+  auto summary = HeldRemovals(&store_).Summary(child_.conn());
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(summary->count, 10u);
+  EXPECT_THAT(summary->reason, HasSubstr("11 of 60"));
+  EXPECT_NE(summary->since, absl::InfinitePast());
+}
+
+TEST_F(RosterApplierTest, DeltaRemovingEveryUserTripsTheGuard) {
+  const std::string a = RandomUuid(), b = RandomUuid(), c = RandomUuid();
+  Apply(Full(1, {MakeUser(a), MakeUser(b), MakeUser(c)}));
+  // 3 users are fewer than guard_min, but they are all of them.
+  RosterApplyResult r = Apply(Delta(2, {}, {a, b, c}));
+  EXPECT_TRUE(r.guard_tripped);
+  EXPECT_THAT(r.guard_reason, HasSubstr("empty"));
+  EXPECT_EQ(r.disabled, 0u);
+  EXPECT_EQ(r.held, 3u);
+  EXPECT_EQ(child_.CountRows(child_.UserTable() + " WHERE enable = 1"), 3u);
+  EXPECT_EQ(HeldCount(), 3u);
+}
+
+TEST_F(RosterApplierTest, DeltaRemovingTheLastUsersOneByOneTripsAtTheLast) {
+  const std::string a = RandomUuid(), b = RandomUuid(), c = RandomUuid();
+  Apply(Full(1, {MakeUser(a), MakeUser(b), MakeUser(c)}));
+  EXPECT_EQ(Apply(Delta(2, {}, {a})).disabled, 1u);
+  EXPECT_EQ(Apply(Delta(3, {}, {b})).disabled, 1u);
+  RosterApplyResult r = Apply(Delta(4, {}, {c}));
+  EXPECT_TRUE(r.guard_tripped);
+  EXPECT_EQ(r.disabled, 0u);
+  EXPECT_THAT(Col(c, "enable"), Optional(std::string("1")));
+  // With the delete policy the same.
+  options_.remove_policy = RemovePolicy::kDelete;
+  const std::string d = RandomUuid();
+  Apply(Delta(5, {MakeUser(d)}));
+  child_.Exec(absl::StrCat("DELETE FROM ", child_.UserTable(), " WHERE uuid IN ('", a, "','", b, "')"));
+  r = Apply(Delta(6, {}, {d}));
+  EXPECT_TRUE(r.guard_tripped);
+  EXPECT_EQ(r.removed, 0u);
+  EXPECT_TRUE(Col(d, "id").has_value());
 }
 
 TEST_F(RosterApplierTest, InvalidUserIsSkippedNeverTreatedAsAbsent) {
@@ -344,14 +453,86 @@ TEST_F(RosterApplierTest, InvalidUserIsSkippedNeverTreatedAsAbsent) {
   date_bad.set_start_date("2024-13-45");
   User uuid_bad = MakeUser("not-a-uuid");
   RosterApplyResult r = Apply(Full(2, {MakeUser(a), bad, lang_bad, date_bad, uuid_bad}));
-  ASSERT_EQ(r.rejected.size(), 4u);
-  EXPECT_THAT(r.rejected[0], HasSubstr("mode"));
-  EXPECT_THAT(r.rejected[1], HasSubstr("lang"));
-  EXPECT_THAT(r.rejected[2], HasSubstr("start_date"));
-  EXPECT_THAT(r.rejected[3], HasSubstr("uuid"));
+  ASSERT_EQ(r.skipped.size(), 4u);
+  EXPECT_EQ(r.skipped[0].uuid, b);
+  EXPECT_THAT(r.skipped[0].reason, HasSubstr("mode"));
+  EXPECT_THAT(r.skipped[1].reason, HasSubstr("lang"));
+  EXPECT_THAT(r.skipped[2].reason, HasSubstr("start_date"));
+  EXPECT_THAT(r.skipped[3].reason, HasSubstr("uuid"));
   EXPECT_EQ(r.disabled, 0u);
   EXPECT_THAT(Col(b, "enable"), Optional(std::string("1")));
   EXPECT_THAT(Col(b, "name"), Optional(std::string("user 1 ✓")));
+}
+
+TEST_F(RosterApplierTest, ARowTheDatabaseRefusesSkipsOnlyThatUser) {
+  const std::string a = RandomUuid(), refused_insert = RandomUuid(), c = RandomUuid();
+  std::vector<User> users = {MakeUser(a, 1), MakeUser(refused_insert, 2), MakeUser(c, 3)};
+  for (int i = 0; i < 5; ++i) users.push_back(MakeUser(RandomUuid(), 10 + i));
+  RefuseInTrigger("INSERT", refused_insert);
+  RosterApplyResult r = Apply(Full(1, users));
+  EXPECT_EQ(r.created, users.size() - 1);
+  ASSERT_EQ(r.skipped.size(), 1u);
+  EXPECT_EQ(r.skipped[0].uuid, refused_insert);
+  EXPECT_THAT(r.skipped[0].reason, HasSubstr("refused by the test"));
+  EXPECT_FALSE(Col(refused_insert, "id").has_value());
+  EXPECT_TRUE(Col(a, "id").has_value());
+  EXPECT_TRUE(Col(c, "id").has_value());
+
+  // Updates: one row refused by a trigger, one by a column narrower than the
+  // panel's (validation passes, the database says no); the rest applied.
+  child_.Exec(absl::StrCat("ALTER TABLE ", child_.UserTable(), " MODIFY name VARCHAR(16) NOT NULL"));
+  RefuseInTrigger("UPDATE", c);
+  for (auto& u : users) u.set_name("renamed");
+  users[0].set_name("a name longer than sixteen characters");
+  r = Apply(Full(2, users));
+  ASSERT_EQ(r.skipped.size(), 3u);
+  std::map<std::string, std::string> why;
+  for (const auto& s : r.skipped) why[s.uuid] = s.reason;
+  EXPECT_THAT(why[a], HasSubstr("name"));
+  EXPECT_THAT(why[a], HasSubstr("refused"));
+  EXPECT_THAT(why[c], HasSubstr("refused by the test"));
+  EXPECT_THAT(why[refused_insert], HasSubstr("refused by the test"));
+  EXPECT_EQ(r.updated, users.size() - 3);
+  EXPECT_THAT(Col(users[5].uuid(), "name"), Optional(std::string("renamed")));
+  EXPECT_THAT(Col(a, "name"), Optional(std::string("user 1 ✓")));
+  EXPECT_THAT(Col(c, "name"), Optional(std::string("user 3 ✓")));
+  // Never treated as absent: nobody disabled.
+  EXPECT_EQ(r.disabled, 0u);
+  EXPECT_THAT(Col(c, "enable"), Optional(std::string("1")));
+
+  // A removal the database refuses (the UPDATE trigger on c) skips c only.
+  std::vector<std::string> gone = {c, users[3].uuid()};
+  r = Apply(Delta(3, {}, gone));
+  EXPECT_EQ(r.disabled, 1u);
+  ASSERT_EQ(r.skipped.size(), 1u);
+  EXPECT_EQ(r.skipped[0].uuid, c);
+  EXPECT_THAT(r.skipped[0].reason, HasSubstr("could not be disabled"));
+  EXPECT_THAT(Col(users[3].uuid(), "enable"), Optional(std::string("0")));
+
+  // Retried by the next update carrying it: once the database accepts it.
+  child_.Exec(absl::StrCat("DROP TRIGGER `", child_.panel_db(), "`.refuse_insert"));
+  r = Apply(Delta(4, {users[1]}));
+  EXPECT_THAT(r.skipped, ::testing::IsEmpty());
+  EXPECT_EQ(r.created, 1u);
+  EXPECT_TRUE(Col(refused_insert, "id").has_value());
+}
+
+TEST_F(RosterApplierTest, ARefusedDeleteSkipsOnlyThatUser) {
+  options_.remove_policy = RemovePolicy::kDelete;
+  std::vector<User> users;
+  for (int i = 0; i < 4; ++i) users.push_back(MakeUser(RandomUuid(), i));
+  Apply(Full(1, users));
+  child_.Exec(absl::StrCat("CREATE TRIGGER `", child_.panel_db(), "`.refuse_delete BEFORE DELETE ON ",
+                           child_.UserTable(), " FOR EACH ROW IF OLD.uuid = '", users[0].uuid(),
+                           "' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'kept by the test';"
+                           " END IF"));
+  RosterApplyResult r = Apply(Full(2, {users[2], users[3]}));
+  EXPECT_EQ(r.removed, 1u);
+  ASSERT_EQ(r.skipped.size(), 1u);
+  EXPECT_EQ(r.skipped[0].uuid, users[0].uuid());
+  EXPECT_THAT(r.skipped[0].reason, HasSubstr("kept by the test"));
+  EXPECT_TRUE(Col(users[0].uuid(), "id").has_value());
+  EXPECT_FALSE(Col(users[1].uuid(), "id").has_value());
 }
 
 TEST_F(RosterApplierTest, AFailedUpdateChangesNothing) {

@@ -146,6 +146,80 @@ TEST_F(RosterFollowerTest, ReconnectsAfterTheHubRestartsAndAppliesTheNewFullRost
   EXPECT_EQ(board_.Snapshot().roster_version_applied(), 7u);
 }
 
+TEST_F(RosterFollowerTest, ARefusedUserIsSkippedTheStreamGoesOnAndTheNextFullRosterRetriesIt) {
+  const std::string a = RandomUuid(), refused = RandomUuid(), c = RandomUuid();
+  child_.Exec(absl::StrCat("CREATE TRIGGER `", child_.panel_db(), "`.refuse_one BEFORE INSERT ON ",
+                           child_.UserTable(), " FOR EACH ROW IF NEW.uuid = '", refused,
+                           "' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test';"
+                           " END IF"));
+  auto hub = FakeHub::Start(kToken);
+  const int port = hub->port();
+  RosterUpdate full;
+  full.set_version(1);
+  full.set_full(true);
+  for (const auto& uuid : {a, refused, c}) *full.add_upserts() = MakeUser(uuid);
+  hub->SetRoster(full);
+  auto follower = MakeFollower(hub->address(), kToken);
+  follower->Start();
+  ASSERT_TRUE(WaitFor([&] { return board_.Snapshot().roster_version_applied() == 1; }, absl::Seconds(10)))
+      << board_.Snapshot().last_error();
+  EXPECT_TRUE(HasUser(a));
+  EXPECT_TRUE(HasUser(c));
+  EXPECT_FALSE(HasUser(refused));
+  auto status = board_.Snapshot();
+  ASSERT_EQ(status.skipped_users_size(), 1);
+  EXPECT_EQ(status.skipped_users(0).uuid(), refused);
+  EXPECT_THAT(status.skipped_users(0).reason(), HasSubstr("refused by the test"));
+  EXPECT_TRUE(status.roster_stream_open());
+
+  // A delta that does not carry it keeps it skipped; the stream stays open.
+  RosterUpdate block;
+  block.set_version(2);
+  *block.add_upserts() = MakeUser(a, false);
+  hub->Broadcast(block);
+  ASSERT_TRUE(WaitFor([&] { return Enable(a) == "0"; }, absl::Seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return board_.Snapshot().roster_version_applied() == 2; }, absl::Seconds(5)));
+  EXPECT_EQ(board_.Snapshot().skipped_users_size(), 1);
+
+  // The database accepts it now; the next full roster (after a reconnect) creates it.
+  child_.Exec(absl::StrCat("DROP TRIGGER `", child_.panel_db(), "`.refuse_one"));
+  hub->Shutdown();
+  hub.reset();
+  auto again = FakeHub::Start(kToken, port);
+  ASSERT_NE(again, nullptr);
+  full.set_version(3);
+  *full.mutable_upserts(0) = MakeUser(a, false);
+  again->SetRoster(full);
+  ASSERT_TRUE(WaitFor([&] { return HasUser(refused); }, absl::Seconds(20)));
+  ASSERT_TRUE(WaitFor([&] { return board_.Snapshot().skipped_users_size() == 0; }, absl::Seconds(5)));
+}
+
+TEST_F(RosterFollowerTest, ADeltaRemovingEveryoneIsHeldAndShownInStatus) {
+  const std::string a = RandomUuid(), b = RandomUuid();
+  auto hub = FakeHub::Start(kToken);
+  RosterUpdate full;
+  full.set_version(1);
+  full.set_full(true);
+  *full.add_upserts() = MakeUser(a);
+  *full.add_upserts() = MakeUser(b);
+  hub->SetRoster(full);
+  auto follower = MakeFollower(hub->address(), kToken);
+  follower->Start();
+  ASSERT_TRUE(WaitFor([&] { return HasUser(a) && HasUser(b); }, absl::Seconds(10)));
+  RosterUpdate gone;
+  gone.set_version(2);
+  gone.add_removed_uuids(a);
+  gone.add_removed_uuids(b);
+  hub->Broadcast(gone);
+  ASSERT_TRUE(WaitFor([&] { return board_.Snapshot().held_removals() == 2; }, absl::Seconds(5)));
+  auto status = board_.Snapshot();
+  EXPECT_EQ(status.guard_trips(), 1u);
+  EXPECT_THAT(status.held_removals_reason(), HasSubstr("empty"));
+  EXPECT_GT(status.held_removals_since().seconds(), 0);
+  EXPECT_EQ(Enable(a), "1");
+  EXPECT_EQ(Enable(b), "1");
+}
+
 TEST_F(RosterFollowerTest, WrongTokenIsAClearErrorAndAppliesNothing) {
   auto hub = FakeHub::Start(kToken);
   RosterUpdate full;

@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 
 namespace hsync::reporter {
@@ -13,6 +14,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 class JudgeStatusTest : public ::testing::Test {
  protected:
@@ -60,6 +62,8 @@ TEST_F(JudgeStatusTest, EachProblemDegradesWithAReason) {
     r.set_apply_pending(true);
     r.set_apply_failures(2);
   }, "apply");
+  degraded_by([](auto& r) { r.set_held_removals(3); }, "approve-removals");
+  degraded_by([](auto& r) { r.add_skipped_users()->set_uuid("u"); }, "skipped");
   degraded_by([&](auto& r) {
     r.set_last_error("boom");
     *r.mutable_last_error_at() = ToProtoTimestamp(now_ - absl::Minutes(1));
@@ -85,6 +89,31 @@ TEST_F(JudgeStatusTest, PrintsTheFieldsAnOperatorNeeds) {
   EXPECT_THAT(out.str(), HasSubstr("node child-1: healthy"));
   EXPECT_THAT(out.str(), HasSubstr("stream:         42, seq written 7, acked 6"));
   EXPECT_THAT(out.str(), HasSubstr("1 trips, last: roster version 3 is empty"));
+}
+
+TEST_F(JudgeStatusTest, PrintsHeldRemovalsAndSkippedUsers) {
+  std::ostringstream quiet;
+  PrintStatus(reply_, Judge(), now_, quiet);
+  EXPECT_THAT(quiet.str(), HasSubstr("held removals:  0\n"));
+  EXPECT_THAT(quiet.str(), HasSubstr("skipped users:  0\n"));
+
+  reply_.set_held_removals(16);
+  reply_.set_held_removals_reason("roster version 9 would have disabled 16 of 60 local users");
+  *reply_.mutable_held_removals_since() = ToProtoTimestamp(now_ - absl::Minutes(3));
+  for (int i = 0; i < 25; ++i) {
+    auto* s = reply_.add_skipped_users();
+    s->set_uuid(absl::StrCat("uuid-", i));
+    s->set_reason("the child's database refused it: Data too long for column 'name'");
+  }
+  std::ostringstream out;
+  PrintStatus(reply_, Judge(), now_, out);
+  EXPECT_THAT(out.str(), HasSubstr("held removals:  16 since "));
+  EXPECT_THAT(out.str(), HasSubstr("(3m ago) (approve: hiddify-sync-reporter approve-removals)"));
+  EXPECT_THAT(out.str(), HasSubstr("held because:  roster version 9 would have disabled 16 of 60"));
+  EXPECT_THAT(out.str(), HasSubstr("skipped users:  25\n  uuid-0: the child's database refused it: Data too long"));
+  EXPECT_THAT(out.str(), HasSubstr("  uuid-19: "));
+  EXPECT_THAT(out.str(), Not(HasSubstr("  uuid-20: ")));
+  EXPECT_THAT(out.str(), HasSubstr("... and 5 more"));
 }
 
 }  // namespace
