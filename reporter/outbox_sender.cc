@@ -148,10 +148,11 @@ absl::Status OutboxSender::SendRow(MariaDbConnection& conn, const OutboxRow& row
                                                " after receiving seq ", row.seq,
                                                " of stream ", row.stream_id, "; will resend"));
   }
-  absl::Status acked = ProcessAck(conn, row, ack.acked_seq());
-  if (!acked.ok()) {
-    db_.Check(acked);
-    return absl::Status(acked.code(), absl::StrCat("recording the hub's ack: ", acked.message()));
+  absl::StatusOr<bool> restarted = ProcessAck(conn, row, ack.acked_seq());
+  if (!restarted.ok()) {
+    db_.Check(restarted.status());
+    return absl::Status(restarted.status().code(),
+                        absl::StrCat("recording the hub's ack: ", restarted.status().message()));
   }
   if (last_rejected_ || !last_logged_error_.empty()) {
     LogInfo(absl::StrCat("outbox: the hub accepts reports again (seq ", row.seq, ")"));
@@ -160,7 +161,7 @@ absl::Status OutboxSender::SendRow(MariaDbConnection& conn, const OutboxRow& row
   }
   board_->Update([&](auto& r) {
     // Not after a restart: the new stream has acknowledged nothing yet.
-    if (r.stream_id() == row.stream_id) {
+    if (!*restarted) {
       r.set_last_seq_acked(std::max<uint64_t>(r.last_seq_acked(), ack.acked_seq()));
     }
     *r.mutable_last_ack_at() = ToProtoTimestamp(absl::Now());
@@ -168,8 +169,8 @@ absl::Status OutboxSender::SendRow(MariaDbConnection& conn, const OutboxRow& row
   return absl::OkStatus();
 }
 
-absl::Status OutboxSender::ProcessAck(MariaDbConnection& conn, const OutboxRow& row,
-                                      uint64_t acked_seq) {
+absl::StatusOr<bool> OutboxSender::ProcessAck(MariaDbConnection& conn, const OutboxRow& row,
+                                              uint64_t acked_seq) {
   Transaction tx(conn);
   RETURN_IF_ERROR(tx.status());
   // Only this thread moves highest_sent_seq and the stream, so a plain read
@@ -210,7 +211,7 @@ absl::Status OutboxSender::ProcessAck(MariaDbConnection& conn, const OutboxRow& 
                                      row.stream_id, ", above the highest seq this reporter "
                                      "assigned in it"));
   }
-  return absl::OkStatus();
+  return restart.has_value();
 }
 
 absl::Status OutboxSender::RestartAfterRefusal(MariaDbConnection& conn, const OutboxRow& row,

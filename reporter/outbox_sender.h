@@ -69,8 +69,8 @@ class OutboxSender {
   // Sends one claimed row and processes the answer.
   absl::Status SendRow(MariaDbConnection& conn, const OutboxRow& row);
   // In one transaction: deletes what the ack covers (subtracting in reset
-  // mode) and restarts the stream when the hub is ahead of it.
-  absl::Status ProcessAck(MariaDbConnection& conn, const OutboxRow& row, uint64_t acked_seq);
+  // mode) and restarts the stream when the hub is ahead of it (true).
+  absl::StatusOr<bool> ProcessAck(MariaDbConnection& conn, const OutboxRow& row, uint64_t acked_seq);
   // In one transaction: restarts the stream of `row` (ALREADY_EXISTS).
   absl::Status RestartAfterRefusal(MariaDbConnection& conn, const OutboxRow& row,
                                    const std::string& hub_message);

@@ -167,11 +167,11 @@ absl::Status StateStore::EnsureSendProgressSchema(MariaDbConnection& conn) {
       ") ENGINE=InnoDB")).status());
   // A state from before this table (or one whose stream changed without it):
   // whatever was written may have been sent.
+  ASSIGN_OR_RETURN(StreamState meta, ReadMeta(conn));
   RETURN_IF_ERROR(conn.Execute(absl::StrCat(
-      "INSERT INTO ", Table("send_progress"),
-      " (id, stream_id, highest_sent_seq) SELECT 1, stream_id, next_seq - 1 FROM ", Table("meta"),
-      " WHERE id = 1 ON DUPLICATE KEY UPDATE"
-      " highest_sent_seq = IF(stream_id = VALUES(stream_id), highest_sent_seq, VALUES(highest_sent_seq)),"
+      "INSERT INTO ", Table("send_progress"), " (id, stream_id, highest_sent_seq) VALUES (1, ",
+      meta.stream_id, ", ", meta.next_seq - 1, ") ON DUPLICATE KEY UPDATE highest_sent_seq ="
+      " IF(stream_id = VALUES(stream_id), highest_sent_seq, VALUES(highest_sent_seq)),"
       " stream_id = VALUES(stream_id)")).status());
   return absl::OkStatus();
 }
