@@ -43,7 +43,6 @@ struct OutboxSenderOptions {
   absl::Duration retry_max = absl::Seconds(30);
   absl::Duration rejected_retry = absl::Minutes(1);  // after INVALID_ARGUMENT
   absl::Duration idle_poll = absl::Seconds(5);       // re-check without a Wake()
-  size_t batch = 50;                                 // rows read per round
 };
 
 class OutboxSender {
