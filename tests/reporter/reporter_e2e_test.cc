@@ -19,6 +19,7 @@
 #include "tests/reporter/e2e_system.h"
 #include "tests/reporter/state_snapshot.h"
 #include "tests/support/child_process.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/test_mariadb.h"
 
 namespace hsync::testing {
@@ -234,7 +235,10 @@ TEST_F(ReporterE2eTest, HubDownForSeveralCyclesOutboxGrowsThenDrainsInOrder) {
 // a seq this state never assigned, and the reporter starts a new stream.
 // Every byte generated reaches the parent exactly once.
 TEST_F(ReporterE2eTest, ChildRolledBackToASnapshotRestartsTheStreamAndStaysExact) {
-  ASSERT_NO_FATAL_FAILURE(StartSystem());
+  E2eOptions options;
+  const int metrics_port = PickFreePort();
+  options.reporter_metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
+  ASSERT_NO_FATAL_FAILURE(StartSystem(options));
   RunTraffic(absl::Seconds(3));
   ASSERT_TRUE(sys_->WaitSettled(absl::Now(), absl::Seconds(60)).ok());
   auto db = MariaDbConnection::Connect(SharedMariaDb().Options());
@@ -282,6 +286,9 @@ TEST_F(ReporterE2eTest, ChildRolledBackToASnapshotRestartsTheStreamAndStaysExact
   EXPECT_EQ(status->stream_restarts(), 1u);
   EXPECT_NE(status->stream_id(), stream_before);
   EXPECT_THAT(sys_->reporter().Log(), HasSubstr("the hub is ahead of this reporter's state"));
+  auto metrics = ScrapeMetrics(metrics_port);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->Get("hsync_reporter_stream_restarts_total"), 1);
 }
 
 // The hub away for several collects with outbox.merge_after_rows = 2: the
@@ -290,6 +297,8 @@ TEST_F(ReporterE2eTest, ChildRolledBackToASnapshotRestartsTheStreamAndStaysExact
 TEST_F(ReporterE2eTest, LongHubOutageMergesTheOutboxAndStaysExact) {
   E2eOptions options;
   options.reporter_extra = "[outbox]\nmerge_after_rows = 2\n";
+  const int metrics_port = PickFreePort();
+  options.reporter_metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
   ASSERT_NO_FATAL_FAILURE(StartSystem(options));
   ASSERT_TRUE(sys_->SetTraffic(true).ok());
   absl::SleepFor(absl::Seconds(2));
@@ -307,6 +316,10 @@ TEST_F(ReporterE2eTest, LongHubOutageMergesTheOutboxAndStaysExact) {
   std::cout << "hub down: outbox at most " << max_outbox << " reports, merged "
             << down->outbox_merges() << " times, seq written " << down->last_seq_written() << "\n";
   EXPECT_LE(max_outbox, 2u);
+  auto metrics = ScrapeMetrics(metrics_port);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_GE(metrics->Get("hsync_reporter_outbox_merges_total"), 2);
+  EXPECT_EQ(metrics->Get("hsync_reporter_stream_restarts_total"), 0);
   ASSERT_TRUE(sys_->hub().Start().ok());
   SettleAndCheckExact();
   auto reporter = sys_->ReporterStatus();
