@@ -11,6 +11,7 @@
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "hiddify_sync/v1/sync.pb.h"
+#include "reporter/outbox_merger.h"
 #include "reporter/roster_user_row.h"
 #include "reporter/sql_values.h"
 
@@ -24,17 +25,17 @@ class WatermarkWriter {
       : conn_(conn), table_(std::move(table)), batch_(batch) {}
 
   absl::Status Add(int64_t user_id, const std::string& uuid, uint64_t reported,
-                   const SqlCell& last_online, const SqlCell& last_reset) {
+                   const SqlCell& last_online, const SqlCell& last_reset, uint64_t unsubtracted) {
     if (values_.empty()) {
-      values_ = absl::StrCat(
-          "INSERT INTO ", table_,
-          " (user_id, uuid, reported_bytes, last_online_reported, last_reset_seen) VALUES ");
+      values_ = absl::StrCat("INSERT INTO ", table_,
+                             " (user_id, uuid, reported_bytes, last_online_reported, last_reset_seen,"
+                             " unsubtracted_bytes) VALUES ");
     } else {
       values_ += ',';
     }
     absl::StrAppend(&values_, "(", user_id, ",", conn_.Quote(uuid), ",", reported, ",",
                     last_online ? conn_.Quote(*last_online) : "NULL", ",",
-                    last_reset ? conn_.Quote(*last_reset) : "NULL", ")");
+                    last_reset ? conn_.Quote(*last_reset) : "NULL", ",", unsubtracted, ")");
     ++written_;
     if (++pending_ >= batch_) return Flush();
     return absl::OkStatus();
@@ -45,7 +46,8 @@ class WatermarkWriter {
     values_ +=
         " ON DUPLICATE KEY UPDATE uuid = VALUES(uuid), reported_bytes = VALUES(reported_bytes),"
         " last_online_reported = VALUES(last_online_reported),"
-        " last_reset_seen = VALUES(last_reset_seen)";
+        " last_reset_seen = VALUES(last_reset_seen),"
+        " unsubtracted_bytes = VALUES(unsubtracted_bytes)";
     const absl::Time started = absl::Now();
     absl::Status s = conn_.Execute(values_).status();
     time_ += absl::Now() - started;
@@ -132,7 +134,7 @@ class ReportWriter {
 
 // Column order of the two batch queries below.
 enum UserCol { kId, kUuid, kCurrent, kLastOnline, kLastReset };
-enum MarkCol { kMarkUserId, kMarkUuid, kMarkReported, kMarkOnline, kMarkResetSeen };
+enum MarkCol { kMarkUserId, kMarkUuid, kMarkReported, kMarkOnline, kMarkResetSeen, kMarkUnsubtracted };
 
 // last_online worth reporting: a real time ("0001-01-01 00:00:00" = never),
 // not before 2000 and not more than a day ahead (the hub refuses those).
@@ -183,7 +185,8 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
     }
     const bool last_batch = users->rows.size() < options_.read_batch;
     std::string mark_sql = absl::StrCat(
-        "SELECT user_id, uuid, reported_bytes, last_online_reported, last_reset_seen FROM ",
+        "SELECT user_id, uuid, reported_bytes, last_online_reported, last_reset_seen,"
+        " unsubtracted_bytes FROM ",
         mark_table, " WHERE user_id > ", after_id);
     if (!last_batch) absl::StrAppend(&mark_sql, " AND user_id <= ", CellI64(users->rows.back()[kId]));
     absl::StrAppend(&mark_sql, " ORDER BY user_id");
@@ -212,7 +215,7 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
       if (mark != nullptr && CellStr((*mark)[kMarkUuid]) != uuid) mark = nullptr;
       const uint64_t current = CellU64(row[kCurrent]);
       if (meta.baseline_pending) {
-        RETURN_IF_ERROR(marks.Add(id, uuid, current, row[kLastOnline], row[kLastReset]));
+        RETURN_IF_ERROR(marks.Add(id, uuid, current, row[kLastOnline], row[kLastReset], 0));
         continue;
       }
       const bool has_mark = mark != nullptr;
@@ -220,6 +223,7 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
       const SqlCell& online_reported = has_mark ? (*mark)[kMarkOnline] : kNull;
       const SqlCell& reset_seen = has_mark ? (*mark)[kMarkResetSeen] : kNull;
       const uint64_t reported = has_mark ? CellU64((*mark)[kMarkReported]) : 0;
+      const uint64_t unsubtracted = has_mark ? CellU64((*mark)[kMarkUnsubtracted]) : 0;
       // The panel sets last_reset_time when it zeroes a user's usage; the roster
       // applier moves last_reset_seen along with its own writes of that column.
       const bool reset_differs = has_mark && row[kLastReset] != reset_seen;
@@ -241,11 +245,14 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
         result.bytes_reported += send_bytes;
       }
       const uint64_t new_reported = base + send_bytes;
+      // A reset took everything reported before it out of current_usage.
+      const uint64_t new_unsubtracted = (reset ? 0 : unsubtracted) + send_bytes;
       const SqlCell& new_online = online_newer ? row[kLastOnline] : online_reported;
       const bool mark_changed = !has_mark ? (new_reported > 0 || online_newer)
                                           : (new_reported != reported || online_newer || reset_differs);
       if (mark_changed) {
-        RETURN_IF_ERROR(marks.Add(id, uuid, new_reported, new_online, row[kLastReset]));
+        RETURN_IF_ERROR(
+            marks.Add(id, uuid, new_reported, new_online, row[kLastReset], new_unsubtracted));
       }
     }
     for (; m < mark_rows.rows.size(); ++m) orphans.push_back(CellI64(mark_rows.rows[m][kMarkUserId]));
@@ -264,11 +271,23 @@ absl::StatusOr<CollectResult> Collector::CollectOnce(MariaDbConnection& conn, ab
   result.watermarks_dropped = orphans.size();
   RETURN_IF_ERROR(reports.Flush());
   if (meta.baseline_pending) RETURN_IF_ERROR(store_->ClearBaselinePending(conn));
-  if (reports.next_seq() != meta.next_seq) RETURN_IF_ERROR(store_->SetNextSeq(conn, reports.next_seq()));
-  RETURN_IF_ERROR(tx.Commit());
-
+  uint64_t next_seq = reports.next_seq();
   result.first_seq = reports.first_seq();
   result.last_seq = reports.last_seq();
+  if (result.last_seq > 0) {
+    OutboxMerger merger(store_, options_.merge_after_rows, options_.max_usages_per_report);
+    ASSIGN_OR_RETURN(OutboxMergeResult merged, merger.MergeIfDue(conn, meta, next_seq));
+    if (merged.rows_merged > 0) {
+      next_seq = merged.next_seq;
+      result.rows_merged = merged.rows_merged;
+      result.merged_into = merged.rows_written;
+      result.first_seq = merged.first_seq;
+      result.last_seq = next_seq - 1;
+    }
+  }
+  if (next_seq != meta.next_seq) RETURN_IF_ERROR(store_->SetNextSeq(conn, next_seq));
+  RETURN_IF_ERROR(tx.Commit());
+
   result.watermarks_written = marks.written();
   result.write_time = marks.time();
   if (result.users_skipped > 0) {

@@ -9,6 +9,11 @@
 //   advanced, nothing is lost); last_online is reported when newer than the
 //   last reported one; if anything is to be reported, write outbox row(s) with
 //   the next seq(s), advance the watermarks, commit.
+// Per user it also tracks the bytes reported since the last reset seen that
+// usage_mode = "reset" has not subtracted yet (a reset restarts that amount:
+// what was reported before it is no longer in current_usage). When the
+// outbox is over merge_after_rows, the reports that never left are merged
+// (OutboxMerger) in the same transaction.
 // It never writes the panel's tables. Memory stays bounded: users are read in
 // primary-key-ordered batches of one snapshot, and reports are capped in size.
 //
@@ -34,13 +39,16 @@ struct CollectOptions {
   size_t read_batch = 20'000;              // users per SELECT (memory ~ 0.3 KB each)
   size_t upsert_batch = 2'500;             // watermark rows per INSERT
   size_t max_usages_per_report = 20'000;   // keeps each report well under gRPC's 4 MB
+  size_t merge_after_rows = 20;            // [outbox] merge_after_rows; 0 = never merge
 };
 
 struct CollectResult {
   bool baselined = false;        // this cycle only recorded the baseline
   uint64_t stream_id = 0;
   uint64_t first_seq = 0;        // seqs written this cycle: [first_seq, last_seq]
-  uint64_t last_seq = 0;         // 0 = nothing written
+  uint64_t last_seq = 0;         // 0 = nothing written (after a merge: the last seq now written)
+  uint64_t rows_merged = 0;      // unsent reports merged this cycle (0 = no merge)
+  uint64_t merged_into = 0;      // ... into this many
   uint64_t users_scanned = 0;
   uint64_t users_reported = 0;   // entries in the reports
   uint64_t bytes_reported = 0;

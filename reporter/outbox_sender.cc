@@ -80,42 +80,34 @@ void OutboxSender::Loop() {
 
 absl::Status OutboxSender::DrainOnce() {
   while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return absl::CancelledError("stopping");
+    }
     auto conn = db_.Get();
     if (!conn.ok()) {
       ReportError(absl::StrCat("outbox: ", conn.status().message()));
       return conn.status();
     }
-    auto rows = store_->OldestOutbox(**conn, options_.batch);
-    if (!rows.ok()) {
-      db_.Check(rows.status());
-      ReportError(absl::StrCat("outbox: ", rows.status().message()));
-      return rows.status();
+    auto row = store_->ClaimOldestForSend(**conn);
+    if (!row.ok()) {
+      db_.Check(row.status());
+      ReportError(absl::StrCat("outbox: ", row.status().message()));
+      return row.status();
     }
     PublishOutboxStats(**conn);
-    if (rows->empty()) return absl::OkStatus();
-    uint64_t acked_stream = 0, acked_seq = 0;  // what the last ack covered
-    for (const OutboxRow& row : *rows) {
-      if (row.stream_id == acked_stream && row.seq <= acked_seq) continue;  // already deleted
-      {
-        absl::MutexLock lock(&mu_);
-        if (stopping_) return absl::CancelledError("stopping");
-      }
-      auto conn_again = db_.Get();
-      if (!conn_again.ok()) return conn_again.status();
-      auto sent = SendRow(**conn_again, row);
-      if (!sent.ok()) {
-        if (sent.status().code() == absl::StatusCode::kCancelled) return sent.status();
-        ReportError(std::string(sent.status().message()));
-        PublishOutboxStats(**conn_again);
-        return sent.status();
-      }
-      acked_stream = row.stream_id;
-      acked_seq = *sent;
+    if (!row->has_value()) return absl::OkStatus();
+    absl::Status sent = SendRow(**conn, **row);
+    if (!sent.ok()) {
+      if (sent.code() == absl::StatusCode::kCancelled) return sent;
+      ReportError(std::string(sent.message()));
+      PublishOutboxStats(**conn);
+      return sent;
     }
   }
 }
 
-absl::StatusOr<uint64_t> OutboxSender::SendRow(MariaDbConnection& conn, const OutboxRow& row) {
+absl::Status OutboxSender::SendRow(MariaDbConnection& conn, const OutboxRow& row) {
   hiddify_sync::v1::UsageReport report;
   if (!report.ParseFromString(row.payload)) {
     return Rejected(absl::StrCat("outbox row stream ", row.stream_id, " seq ", row.seq,
@@ -136,6 +128,11 @@ absl::StatusOr<uint64_t> OutboxSender::SendRow(MariaDbConnection& conn, const Ou
     current_call_ = nullptr;
   }
   if (call.error_code() == grpc::StatusCode::CANCELLED) return absl::CancelledError("stopping");
+  if (call.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+    absl::Status restarted = RestartAfterRefusal(conn, row, call.error_message());
+    if (!restarted.ok()) db_.Check(restarted);
+    return restarted;
+  }
   if (!call.ok()) {
     std::string message = absl::StrCat("sending report seq ", row.seq, ": ", DescribeHubError(call));
     if (call.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
@@ -151,10 +148,11 @@ absl::StatusOr<uint64_t> OutboxSender::SendRow(MariaDbConnection& conn, const Ou
                                                " after receiving seq ", row.seq,
                                                " of stream ", row.stream_id, "; will resend"));
   }
-  absl::Status acked = ProcessAck(conn, row.stream_id, ack.acked_seq());
-  if (!acked.ok()) {
-    db_.Check(acked);
-    return absl::Status(acked.code(), absl::StrCat("recording the hub's ack: ", acked.message()));
+  absl::StatusOr<bool> restarted = ProcessAck(conn, row, ack.acked_seq());
+  if (!restarted.ok()) {
+    db_.Check(restarted.status());
+    return absl::Status(restarted.status().code(),
+                        absl::StrCat("recording the hub's ack: ", restarted.status().message()));
   }
   if (last_rejected_ || !last_logged_error_.empty()) {
     LogInfo(absl::StrCat("outbox: the hub accepts reports again (seq ", row.seq, ")"));
@@ -162,33 +160,90 @@ absl::StatusOr<uint64_t> OutboxSender::SendRow(MariaDbConnection& conn, const Ou
     last_logged_error_.clear();
   }
   board_->Update([&](auto& r) {
-    r.set_last_seq_acked(std::max<uint64_t>(r.last_seq_acked(), ack.acked_seq()));
+    // Not after a restart: the new stream has acknowledged nothing yet.
+    if (!*restarted) {
+      r.set_last_seq_acked(std::max<uint64_t>(r.last_seq_acked(), ack.acked_seq()));
+    }
     *r.mutable_last_ack_at() = ToProtoTimestamp(absl::Now());
   });
-  return ack.acked_seq();
+  return absl::OkStatus();
 }
 
-absl::Status OutboxSender::ProcessAck(MariaDbConnection& conn, uint64_t stream_id,
-                                      uint64_t acked_seq) {
+absl::StatusOr<bool> OutboxSender::ProcessAck(MariaDbConnection& conn, const OutboxRow& row,
+                                              uint64_t acked_seq) {
   Transaction tx(conn);
   RETURN_IF_ERROR(tx.status());
+  // Only this thread moves highest_sent_seq and the stream, so a plain read
+  // is current; a merge only touches rows above it.
+  ASSIGN_OR_RETURN(SendProgress progress, store_->ReadSendProgress(conn));
+  // Rows this state sent (and the hub holds as they are): up to the highest
+  // seq sent. Anything above was never sent from this state.
+  const uint64_t covered = row.stream_id == progress.stream_id
+                               ? std::min(acked_seq, progress.highest_sent_seq)
+                               : row.seq;  // a row of an older stream: just itself
   if (resetter_ != nullptr) {
     RETURN_IF_ERROR(store_->LockMeta(conn).status());
     ASSIGN_OR_RETURN(ResultSet rs,
                      conn.Query(absl::StrCat("SELECT HEX(payload) FROM ", store_->Table("outbox"),
-                                             " WHERE stream_id = ", stream_id, " AND seq <= ",
-                                             acked_seq, " FOR UPDATE")));
+                                             " WHERE stream_id = ", row.stream_id, " AND seq <= ",
+                                             covered, " FOR UPDATE")));
     std::vector<hiddify_sync::v1::UsageReport> acked;
-    for (const auto& row : rs.rows) {
+    for (const auto& r : rs.rows) {
       hiddify_sync::v1::UsageReport report;
-      if (report.ParseFromString(absl::HexStringToBytes(CellStr(row[0])))) {
+      if (report.ParseFromString(absl::HexStringToBytes(CellStr(r[0])))) {
         acked.push_back(std::move(report));
       }
     }
     RETURN_IF_ERROR(resetter_->SubtractAcknowledged(conn, acked));
   }
-  RETURN_IF_ERROR(store_->DeleteAcked(conn, stream_id, acked_seq).status());
-  return tx.Commit();
+  RETURN_IF_ERROR(store_->DeleteAcked(conn, row.stream_id, covered).status());
+  std::optional<StreamRestart> restart;
+  if (row.stream_id == progress.stream_id) {
+    ASSIGN_OR_RETURN(StreamState meta, store_->LockMeta(conn));
+    // The hub holds seqs this state never assigned: it is ahead of us.
+    if (meta.stream_id == row.stream_id && acked_seq + 1 > meta.next_seq) {
+      ASSIGN_OR_RETURN(restart, store_->RestartStream(conn));
+    }
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  if (restart.has_value()) {
+    Restarted(*restart, absl::StrCat("the hub acknowledged seq ", acked_seq, " of stream ",
+                                     row.stream_id, ", above the highest seq this reporter "
+                                     "assigned in it"));
+  }
+  return restart.has_value();
+}
+
+absl::Status OutboxSender::RestartAfterRefusal(MariaDbConnection& conn, const OutboxRow& row,
+                                               const std::string& hub_message) {
+  Transaction tx(conn);
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(StreamState meta, store_->LockMeta(conn));
+  if (meta.stream_id != row.stream_id) {
+    // A leftover row of an older stream (only this thread restarts streams).
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the hub refused seq ", row.seq, " of the old stream ", row.stream_id,
+        " (ALREADY_EXISTS: ", hub_message, "); the report is kept in the outbox"));
+  }
+  ASSIGN_OR_RETURN(StreamRestart restart, store_->RestartStream(conn));
+  RETURN_IF_ERROR(tx.Commit());
+  Restarted(restart, absl::StrCat("the hub refused seq ", row.seq, " of stream ", row.stream_id,
+                                  " (ALREADY_EXISTS: ", hub_message, ")"));
+  return absl::OkStatus();
+}
+
+void OutboxSender::Restarted(const StreamRestart& restart, const std::string& why) {
+  LogWarning(absl::StrCat(
+      "outbox: the hub is ahead of this reporter's state (", why,
+      "): the state was rolled back (VM snapshot or backup restore?). New stream ",
+      restart.new_stream_id, " replaces stream ", restart.old_stream_id, "; ", restart.rows_moved,
+      " unacknowledged reports moved into it with their bytes"));
+  board_->Update([&](auto& r) {
+    r.set_stream_restarts(r.stream_restarts() + 1);
+    r.set_stream_id(restart.new_stream_id);
+    r.set_last_seq_written(restart.rows_moved);
+    r.set_last_seq_acked(0);
+  });
 }
 
 void OutboxSender::PublishOutboxStats(MariaDbConnection& conn) {

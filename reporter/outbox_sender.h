@@ -7,6 +7,16 @@
 // A row the hub rejects as INVALID_ARGUMENT is kept (and blocks the ones after
 // it, to keep the order), logged as an error and shown in status: it needs an
 // operator. Runs its own thread and MariaDB connection.
+//
+// Before a row leaves, its seq is recorded as sent (StateStore::
+// ClaimOldestForSend): from then on it is never merged. An ack of acked_seq
+// deletes the rows up to min(acked_seq, highest seq sent). The hub being
+// ahead of this reporter's state — an ack above the highest seq ever
+// assigned in the stream, or ALREADY_EXISTS (that seq arrived before with
+// another payload) — means the state was rolled back (VM snapshot, backup
+// restore): the stream restarts (StateStore::RestartStream) with the
+// unacknowledged rows, their bytes unchanged; logged once as a warning,
+// counted in status (stream_restarts).
 #pragma once
 
 #include <memory>
@@ -33,7 +43,6 @@ struct OutboxSenderOptions {
   absl::Duration retry_max = absl::Seconds(30);
   absl::Duration rejected_retry = absl::Minutes(1);  // after INVALID_ARGUMENT
   absl::Duration idle_poll = absl::Seconds(5);       // re-check without a Wake()
-  size_t batch = 50;                                 // rows read per round
 };
 
 class OutboxSender {
@@ -56,9 +65,15 @@ class OutboxSender {
 
  private:
   void Loop();
-  // Sends one row and processes the ack; returns the acknowledged seq.
-  absl::StatusOr<uint64_t> SendRow(MariaDbConnection& conn, const OutboxRow& row);
-  absl::Status ProcessAck(MariaDbConnection& conn, uint64_t stream_id, uint64_t acked_seq);
+  // Sends one claimed row and processes the answer.
+  absl::Status SendRow(MariaDbConnection& conn, const OutboxRow& row);
+  // In one transaction: deletes what the ack covers (subtracting in reset
+  // mode) and restarts the stream when the hub is ahead of it (true).
+  absl::StatusOr<bool> ProcessAck(MariaDbConnection& conn, const OutboxRow& row, uint64_t acked_seq);
+  // In one transaction: restarts the stream of `row` (ALREADY_EXISTS).
+  absl::Status RestartAfterRefusal(MariaDbConnection& conn, const OutboxRow& row,
+                                   const std::string& hub_message);
+  void Restarted(const StreamRestart& restart, const std::string& why);
   void PublishOutboxStats(MariaDbConnection& conn);
   void ReportError(const std::string& message);
 

@@ -127,6 +127,13 @@ void ReadCollect(ConfigReader& r, CollectConfig& c) {
   c.baseline_existing_usage = r.GetBool("collect.baseline_existing_usage", true);
 }
 
+void ReadOutbox(ConfigReader& r, OutboxConfig& o) {
+  o.merge_after_rows = r.GetInt("outbox.merge_after_rows", o.merge_after_rows, 0, 1'000'000);
+  if (o.merge_after_rows == 1) {
+    r.AddError("outbox.merge_after_rows", "must be 0 (never merge) or at least 2");
+  }
+}
+
 void ReadRoster(ConfigReader& r, RosterConfig& ro) {
   ro.remove_policy = r.GetEnum("roster.remove_policy", "disable", {"disable", "delete"}) == "delete"
                          ? RemovePolicy::kDelete
@@ -192,6 +199,7 @@ absl::StatusOr<ReporterConfig> ReadAll(ConfigReader& r) {
   ReadHub(r, config.hub);
   ReadMysql(r, config.mysql);
   ReadCollect(r, config.collect);
+  ReadOutbox(r, config.outbox);
   ReadRoster(r, config.roster);
   ReadApply(r, config.apply);
   ReadStatus(r, config.status);

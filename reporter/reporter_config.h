@@ -45,6 +45,12 @@ struct CollectConfig {
   bool baseline_existing_usage = true;
 };
 
+struct OutboxConfig {
+  // While the hub is away: once the outbox holds more reports than this, the
+  // ones never sent are merged into one (per-user sums). 0 = never merge.
+  int64_t merge_after_rows = 20;
+};
+
 struct RosterConfig {
   RemovePolicy remove_policy = RemovePolicy::kDisable;
   int64_t guard_min = 10;
@@ -77,6 +83,7 @@ struct ReporterConfig {
   HubConfig hub;
   MysqlConfig mysql;
   CollectConfig collect;
+  OutboxConfig outbox;
   RosterConfig roster;
   ApplyConfig apply;
   StatusConfig status;

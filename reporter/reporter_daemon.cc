@@ -25,6 +25,7 @@ CollectOptions MakeCollectOptions(const ReporterConfig& c) {
   o.node_id = c.node_id;
   o.panel_database = c.mysql.database;
   o.min_report_bytes = c.collect.min_report_bytes;
+  o.merge_after_rows = static_cast<size_t>(c.outbox.merge_after_rows);
   return o;
 }
 
@@ -167,6 +168,12 @@ bool ReporterDaemon::EnsureState() {
     r.set_last_seq_written(state->next_seq - 1);
     r.set_last_seq_acked(state->last_acked_seq);
   });
+  if (auto progress = store_.ReadSendProgress(*collect_conn_); progress.ok()) {
+    board_.Update([&](auto& r) {
+      r.set_stream_restarts(progress->stream_restarts);
+      r.set_outbox_merges(progress->outbox_merges);
+    });
+  }
   PublishOutboxStats();
   PublishHeldRemovals();
   return true;
@@ -237,9 +244,18 @@ bool ReporterDaemon::CollectOnce() {
   board_.Update([&](auto& r) {
     *r.mutable_last_collect_at() = ToProtoTimestamp(started);
     r.set_last_collect_millis(static_cast<uint64_t>(absl::ToInt64Milliseconds(took)));
-    r.set_stream_id(result->stream_id);
-    if (result->last_seq > 0) r.set_last_seq_written(result->last_seq);
+    // The stream itself is the sender's to change (a restart may have
+    // happened since this collect committed).
+    if (result->last_seq > 0 && r.stream_id() == result->stream_id) {
+      r.set_last_seq_written(result->last_seq);
+    }
+    if (result->rows_merged > 0) r.set_outbox_merges(r.outbox_merges() + 1);
   });
+  if (result->rows_merged > 0) {
+    LogInfo(absl::StrCat("outbox: merged ", result->rows_merged, " reports the hub never received into ",
+                         result->merged_into, " (seq ", result->first_seq, "-", result->last_seq,
+                         "; outbox.merge_after_rows = ", config_.outbox.merge_after_rows, ")"));
+  }
   if (result->last_seq > 0) {
     LogInfo(absl::StrCat("collect: seq ", result->first_seq,
                          result->last_seq != result->first_seq ? absl::StrCat("-", result->last_seq) : "",

@@ -85,6 +85,14 @@ std::vector<prometheus::MetricFamily> ReporterStatusMetrics(const ReporterStatus
                           ? 0
                           : AgeSeconds(FromProtoTimestamp(s.outbox_oldest_at()), now)));
 
+  out.push_back(Counter("hsync_reporter_stream_restarts_total",
+                        "New streams started because the hub was ahead of this reporter's state "
+                        "(rolled back by a VM snapshot or backup restore); no bytes were dropped",
+                        static_cast<double>(s.stream_restarts())));
+  out.push_back(Counter("hsync_reporter_outbox_merges_total",
+                        "Times the reports never sent were merged into one while the hub was away",
+                        static_cast<double>(s.outbox_merges())));
+
   // Roster.
   out.push_back(Gauge("hsync_reporter_roster_version_applied",
                       "Roster version last applied to the child panel",

@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "hiddify_sync/v1/sync.pb.h"
 #include "common/status_macros.h"
 #include "reporter/sql_values.h"
 
@@ -27,6 +28,36 @@ StreamState MetaFromRow(const std::vector<SqlCell>& row) {
   s.last_acked_seq = CellU64(row[2]);
   s.baseline_pending = CellU64(row[3]) != 0;
   return s;
+}
+
+SendProgress ProgressFromRow(const std::vector<SqlCell>& row) {
+  SendProgress p;
+  p.stream_id = CellU64(row[0]);
+  p.highest_sent_seq = CellU64(row[1]);
+  p.stream_restarts = CellU64(row[2]);
+  p.outbox_merges = CellU64(row[3]);
+  return p;
+}
+
+constexpr char kProgressColumns[] = "stream_id, highest_sent_seq, stream_restarts, outbox_merges";
+constexpr char kOutboxColumns[] = "id, stream_id, seq, HEX(payload), bytes, created_at";
+
+// Rows selected with kOutboxColumns. HEX() keeps the binary payload intact
+// through the text protocol.
+std::vector<OutboxRow> OutboxRowsFrom(const ResultSet& rs) {
+  std::vector<OutboxRow> rows;
+  rows.reserve(rs.rows.size());
+  for (const auto& r : rs.rows) {
+    OutboxRow row;
+    row.id = CellU64(r[0]);
+    row.stream_id = CellU64(r[1]);
+    row.seq = CellU64(r[2]);
+    row.payload = absl::HexStringToBytes(CellStr(r[3]));
+    row.bytes = CellU64(r[4]);
+    row.created_at = absl::FromUnixMillis(CellI64(r[5]));
+    rows.push_back(std::move(row));
+  }
+  return rows;
 }
 
 constexpr char kMetaColumns[] = "stream_id, next_seq, last_acked_seq, baseline_pending, schema_version";
@@ -120,6 +151,7 @@ absl::StatusOr<StreamState> StateStore::EnsureSchema(MariaDbConnection& conn) {
                           .status());
     }
   }
+  RETURN_IF_ERROR(EnsureSendProgressSchema(conn));
   return ReadMeta(conn);
 }
 
@@ -141,6 +173,138 @@ absl::Status StateStore::EnsureHeldRemovalTables(MariaDbConnection& conn) {
       "held_at BIGINT NOT NULL, "
       "KEY trip (trip_id)"
       ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci")).status();
+}
+
+absl::Status StateStore::EnsureSendProgressSchema(MariaDbConnection& conn) {
+  RETURN_IF_ERROR(conn.Execute(absl::StrCat(
+      "ALTER TABLE ", Table("watermark"),
+      " ADD COLUMN IF NOT EXISTS unsubtracted_bytes BIGINT UNSIGNED NOT NULL DEFAULT 0")).status());
+  RETURN_IF_ERROR(conn.Execute(absl::StrCat(
+      "CREATE TABLE IF NOT EXISTS ", Table("send_progress"), " ("
+      "id TINYINT UNSIGNED NOT NULL PRIMARY KEY, "
+      "stream_id BIGINT UNSIGNED NOT NULL, "
+      "highest_sent_seq BIGINT UNSIGNED NOT NULL, "
+      "stream_restarts BIGINT UNSIGNED NOT NULL DEFAULT 0, "
+      "outbox_merges BIGINT UNSIGNED NOT NULL DEFAULT 0"
+      ") ENGINE=InnoDB")).status());
+  // A state from before this table (or one whose stream changed without it):
+  // whatever was written may have been sent.
+  ASSIGN_OR_RETURN(StreamState meta, ReadMeta(conn));
+  RETURN_IF_ERROR(conn.Execute(absl::StrCat(
+      "INSERT INTO ", Table("send_progress"), " (id, stream_id, highest_sent_seq) VALUES (1, ",
+      meta.stream_id, ", ", meta.next_seq - 1, ") ON DUPLICATE KEY UPDATE highest_sent_seq ="
+      " IF(stream_id = VALUES(stream_id), highest_sent_seq, VALUES(highest_sent_seq)),"
+      " stream_id = VALUES(stream_id)")).status());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SendProgress> StateStore::ReadSendProgress(MariaDbConnection& conn) {
+  ASSIGN_OR_RETURN(ResultSet rs, conn.Query(absl::StrCat("SELECT ", kProgressColumns, " FROM ",
+                                                         Table("send_progress"), " WHERE id = 1")));
+  if (rs.rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("state table `", database_, "`.send_progress has no row"));
+  }
+  return ProgressFromRow(rs.rows[0]);
+}
+
+absl::StatusOr<SendProgress> StateStore::LockSendProgress(MariaDbConnection& conn) {
+  ASSIGN_OR_RETURN(ResultSet rs,
+                   conn.Query(absl::StrCat("SELECT ", kProgressColumns, " FROM ",
+                                           Table("send_progress"), " WHERE id = 1 FOR UPDATE")));
+  if (rs.rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("state table `", database_, "`.send_progress has no row"));
+  }
+  return ProgressFromRow(rs.rows[0]);
+}
+
+absl::StatusOr<std::optional<OutboxRow>> StateStore::ClaimOldestForSend(MariaDbConnection& conn) {
+  // Only send_progress is locked (not meta): a collect merging unsent rows
+  // holds it too, so the row read here is the one that leaves, and once its
+  // seq is recorded no merge can change it.
+  Transaction tx(conn);
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(SendProgress progress, LockSendProgress(conn));
+  ASSIGN_OR_RETURN(ResultSet rs, conn.Query(absl::StrCat("SELECT ", kOutboxColumns, " FROM ",
+                                                         Table("outbox"), " ORDER BY id LIMIT 1")));
+  std::vector<OutboxRow> rows = OutboxRowsFrom(rs);
+  if (rows.empty()) return std::optional<OutboxRow>();
+  if (rows[0].stream_id == progress.stream_id && rows[0].seq > progress.highest_sent_seq) {
+    RETURN_IF_ERROR(conn.Execute(absl::StrCat("UPDATE ", Table("send_progress"),
+                                              " SET highest_sent_seq = ", rows[0].seq,
+                                              " WHERE id = 1")).status());
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  return std::optional<OutboxRow>(std::move(rows[0]));
+}
+
+absl::StatusOr<StreamRestart> StateStore::RestartStream(MariaDbConnection& conn) {
+  ASSIGN_OR_RETURN(StreamState meta, LockMeta(conn));
+  RETURN_IF_ERROR(LockSendProgress(conn).status());
+  StreamRestart restart;
+  restart.old_stream_id = meta.stream_id;
+  do {
+    restart.new_stream_id = NewStreamId();
+  } while (restart.new_stream_id == meta.stream_id);
+  ASSIGN_OR_RETURN(std::vector<OutboxRow> rows, OutboxAbove(conn, meta.stream_id, 0));
+  ASSIGN_OR_RETURN(auto move, conn.Prepare(absl::StrCat("UPDATE ", Table("outbox"),
+                                                        " SET stream_id = ?, seq = ?, payload = ?"
+                                                        " WHERE id = ?")));
+  for (const OutboxRow& row : rows) {
+    hiddify_sync::v1::UsageReport report;
+    if (!report.ParseFromString(row.payload)) {
+      return absl::DataLossError(absl::StrCat("outbox row stream ", row.stream_id, " seq ", row.seq,
+                                              " does not parse as a UsageReport; the stream was "
+                                              "not restarted"));
+    }
+    const uint64_t seq = ++restart.rows_moved;
+    report.set_stream_id(restart.new_stream_id);
+    report.set_seq(seq);
+    std::string payload;
+    if (!report.SerializeToString(&payload)) {
+      return absl::InternalError("restarting the stream: could not serialize a UsageReport");
+    }
+    RETURN_IF_ERROR(move->Execute({SqlValue(restart.new_stream_id), SqlValue(seq),
+                                   SqlValue(payload), SqlValue(row.id)})
+                        .status());
+  }
+  RETURN_IF_ERROR(conn.Execute(absl::StrCat("UPDATE ", Table("meta"), " SET stream_id = ",
+                                            restart.new_stream_id, ", next_seq = ",
+                                            restart.rows_moved + 1,
+                                            ", last_acked_seq = 0 WHERE id = 1")).status());
+  RETURN_IF_ERROR(conn.Execute(absl::StrCat("UPDATE ", Table("send_progress"), " SET stream_id = ",
+                                            restart.new_stream_id,
+                                            ", highest_sent_seq = 0,"
+                                            " stream_restarts = stream_restarts + 1 WHERE id = 1"))
+                      .status());
+  return restart;
+}
+
+absl::StatusOr<std::vector<OutboxRow>> StateStore::OutboxAbove(MariaDbConnection& conn,
+                                                               uint64_t stream_id,
+                                                               uint64_t after_seq) {
+  ASSIGN_OR_RETURN(ResultSet rs,
+                   conn.Query(absl::StrCat("SELECT ", kOutboxColumns, " FROM ", Table("outbox"),
+                                           " WHERE stream_id = ", stream_id, " AND seq > ",
+                                           after_seq, " ORDER BY seq FOR UPDATE")));
+  return OutboxRowsFrom(rs);
+}
+
+absl::Status StateStore::DeleteOutboxAbove(MariaDbConnection& conn, uint64_t stream_id,
+                                           uint64_t after_seq) {
+  return conn.Execute(absl::StrCat("DELETE FROM ", Table("outbox"), " WHERE stream_id = ",
+                                   stream_id, " AND seq > ", after_seq))
+      .status();
+}
+
+absl::Status StateStore::CountOutboxMerge(MariaDbConnection& conn) {
+  return conn.Execute(absl::StrCat("UPDATE ", Table("send_progress"),
+                                   " SET outbox_merges = outbox_merges + 1 WHERE id = 1"))
+      .status();
+}
+
+absl::StatusOr<uint64_t> StateStore::OutboxRows(MariaDbConnection& conn) {
+  ASSIGN_OR_RETURN(ResultSet rs, conn.Query(absl::StrCat("SELECT COUNT(*) FROM ", Table("outbox"))));
+  return rs.rows.empty() ? 0 : CellU64(rs.rows[0][0]);
 }
 
 absl::StatusOr<StreamState> StateStore::ReadMeta(MariaDbConnection& conn) {
@@ -187,23 +351,10 @@ absl::Status StateStore::AppendOutbox(MariaDbConnection& conn, const OutboxRow& 
 
 absl::StatusOr<std::vector<OutboxRow>> StateStore::OldestOutbox(MariaDbConnection& conn,
                                                                 size_t limit) {
-  // HEX() keeps the binary payload intact through the text protocol.
-  ASSIGN_OR_RETURN(ResultSet rs,
-                   conn.Query(absl::StrCat("SELECT stream_id, seq, HEX(payload), bytes, created_at"
-                                           " FROM ", Table("outbox"), " ORDER BY id LIMIT ",
-                                           limit)));
-  std::vector<OutboxRow> rows;
-  rows.reserve(rs.rows.size());
-  for (const auto& r : rs.rows) {
-    OutboxRow row;
-    row.stream_id = CellU64(r[0]);
-    row.seq = CellU64(r[1]);
-    row.payload = absl::HexStringToBytes(CellStr(r[2]));
-    row.bytes = CellU64(r[3]);
-    row.created_at = absl::FromUnixMillis(CellI64(r[4]));
-    rows.push_back(std::move(row));
-  }
-  return rows;
+  ASSIGN_OR_RETURN(ResultSet rs, conn.Query(absl::StrCat("SELECT ", kOutboxColumns, " FROM ",
+                                                         Table("outbox"), " ORDER BY id LIMIT ",
+                                                         limit)));
+  return OutboxRowsFrom(rs);
 }
 
 absl::StatusOr<uint64_t> StateStore::DeleteAcked(MariaDbConnection& conn, uint64_t stream_id,

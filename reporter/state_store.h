@@ -4,15 +4,22 @@
 //              the state), next seq, last acknowledged seq, baseline flag;
 //   watermark  per user (keyed by the panel's user.id, with its uuid): bytes
 //              already reported (since the last reset seen),
-//              last_online already reported, last_reset_time seen;
+//              last_online already reported, last_reset_time seen, and
+//              (usage_mode = "reset") bytes reported since the last reset
+//              seen that were not yet subtracted from current_usage;
 //   outbox     serialized UsageReports written but not yet acknowledged;
 //   held_removal, held_removal_trip
 //              removals the mass-removal guard held back (HeldRemovals).
+//   send_progress  one row (EnsureSendProgressSchema): the highest seq of the
+//              current stream ever handed to the hub (rows up to it are frozen:
+//              never merged, deleted only after an ack), stream restarts and
+//              outbox merges so far.
 // Every function works on the caller's connection and inside the caller's
 // transaction, if any. Writers of `watermark` serialize on LockMeta().
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +40,7 @@ struct StreamState {
 };
 
 struct OutboxRow {
+  uint64_t id = 0;  // the table's own row id (write order)
   uint64_t stream_id = 0;
   uint64_t seq = 0;
   std::string payload;  // serialized hiddify_sync.v1.UsageReport
@@ -44,6 +52,22 @@ struct OutboxStats {
   uint64_t reports = 0;
   uint64_t bytes = 0;
   absl::Time oldest_at = absl::InfinitePast();  // InfinitePast when empty
+};
+
+// The send side of the stream: what was handed to the hub, and the counts
+// shown in status.
+struct SendProgress {
+  uint64_t stream_id = 0;
+  uint64_t highest_sent_seq = 0;  // of stream_id; rows above it never left the reporter
+  uint64_t stream_restarts = 0;
+  uint64_t outbox_merges = 0;
+};
+
+// What RestartStream() did.
+struct StreamRestart {
+  uint64_t old_stream_id = 0;
+  uint64_t new_stream_id = 0;
+  uint64_t rows_moved = 0;  // renumbered 1..rows_moved in the new stream
 };
 
 class StateStore {
@@ -75,6 +99,28 @@ class StateStore {
                                        uint64_t acked_seq);
   absl::StatusOr<OutboxStats> Stats(MariaDbConnection& conn);
 
+  // send_progress as committed (plain read), or locked FOR UPDATE inside the
+  // caller's transaction (after LockMeta(): the lock order is meta first).
+  absl::StatusOr<SendProgress> ReadSendProgress(MariaDbConnection& conn);
+  absl::StatusOr<SendProgress> LockSendProgress(MariaDbConnection& conn);
+  // In a transaction of its own: the oldest outbox row, as stored now, and
+  // (for a row of the current stream) its seq recorded as sent, so that it
+  // is frozen before it leaves. nullopt when the outbox is empty.
+  absl::StatusOr<std::optional<OutboxRow>> ClaimOldestForSend(MariaDbConnection& conn);
+  // Inside the caller's transaction, holding LockMeta(): a new random stream;
+  // every outbox row of the current stream moves into it, renumbered from 1
+  // in seq order, its payload rewritten with the new stream_id/seq and
+  // otherwise unchanged (the same bytes); next_seq follows, the acked and
+  // sent seqs restart at 0, stream_restarts counts one more.
+  absl::StatusOr<StreamRestart> RestartStream(MariaDbConnection& conn);
+  // Inside the caller's transaction, holding LockMeta(): rows of `stream_id`
+  // with seq > after_seq, in seq order.
+  absl::StatusOr<std::vector<OutboxRow>> OutboxAbove(MariaDbConnection& conn, uint64_t stream_id,
+                                                     uint64_t after_seq);
+  absl::Status DeleteOutboxAbove(MariaDbConnection& conn, uint64_t stream_id, uint64_t after_seq);
+  absl::Status CountOutboxMerge(MariaDbConnection& conn);
+  absl::StatusOr<uint64_t> OutboxRows(MariaDbConnection& conn);
+
   // "`<state_database>`.`<table>`", for queries written elsewhere.
   std::string Table(std::string_view table) const;
   const std::string& database() const { return database_; }
@@ -82,6 +128,12 @@ class StateStore {
  private:
   // The tables of HeldRemovals (held_removals.h).
   absl::Status EnsureHeldRemovalTables(MariaDbConnection& conn);
+
+  // The migration step of the rollback / reset-mode / merge fixes: creates
+  // send_progress (an existing state starts with every written seq counted
+  // as sent: nothing already written can be merged) and adds
+  // watermark.unsubtracted_bytes. Idempotent; runs at every EnsureSchema().
+  absl::Status EnsureSendProgressSchema(MariaDbConnection& conn);
 
   std::string database_;
   bool baseline_existing_usage_;

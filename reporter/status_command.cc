@@ -80,10 +80,10 @@ void PrintStatus(const hiddify_sync::v1::ReporterStatusReply& r, const HealthVer
       << "last collect:   " << Ago(r.last_collect_at(), now) << ", took "
       << r.last_collect_millis() << " ms\n"
       << "stream:         " << r.stream_id() << ", seq written " << r.last_seq_written()
-      << ", acked " << r.last_seq_acked() << "\n"
+      << ", acked " << r.last_seq_acked() << ", restarts " << r.stream_restarts() << "\n"
       << "outbox:         " << r.outbox_reports() << " reports, " << Bytes(r.outbox_bytes())
       << (r.outbox_reports() > 0 ? absl::StrCat(", oldest ", Ago(r.outbox_oldest_at(), now)) : "")
-      << "\n"
+      << ", merged " << r.outbox_merges() << " times\n"
       << "roster:         version " << r.roster_version_applied() << " applied "
       << Ago(r.roster_applied_at(), now) << "\n"
       << "users:          created " << r.users_created() << ", updated " << r.users_updated()

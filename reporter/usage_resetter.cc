@@ -25,11 +25,12 @@ absl::Status UsageResetter::SubtractAcknowledged(
   const std::string user_table = absl::StrCat("`", panel_database_, "`.`user`");
   ASSIGN_OR_RETURN(auto lower_usage,
                    conn.Prepare(absl::StrCat("UPDATE ", user_table,
-                                             " SET current_usage = GREATEST(current_usage - ?, 0)"
+                                             " SET current_usage = current_usage - ?"
                                              " WHERE uuid = ?")));
   ASSIGN_OR_RETURN(auto lower_mark,
                    conn.Prepare(absl::StrCat("UPDATE ", store_->Table("watermark"),
-                                             " SET reported_bytes = reported_bytes - ?"
+                                             " SET reported_bytes = reported_bytes - ?,"
+                                             " unsubtracted_bytes = unsubtracted_bytes - ?"
                                              " WHERE user_id = ?")));
   constexpr size_t kChunk = 500;
   auto it = bytes_by_uuid.begin();
@@ -42,18 +43,30 @@ absl::Status UsageResetter::SubtractAcknowledged(
     }
     // Locks the rows so the amounts we compute are the ones we change.
     ASSIGN_OR_RETURN(ResultSet rows,
-                     conn.Query(absl::StrCat("SELECT u.uuid, u.current_usage, w.reported_bytes, u.id FROM ",
+                     conn.Query(absl::StrCat("SELECT u.uuid, u.current_usage, w.reported_bytes, u.id,"
+                                             " w.unsubtracted_bytes, u.last_reset_time,"
+                                             " w.last_reset_seen FROM ",
                                              user_table, " u JOIN ", store_->Table("watermark"),
                                              " w ON w.user_id = u.id WHERE u.uuid IN (", in_list,
                                              ") FOR UPDATE")));
     for (const auto& row : rows.rows) {
       auto found = bytes_by_uuid.find(CellStr(row[0]));
       if (found == bytes_by_uuid.end()) continue;
-      const uint64_t amount = std::min({found->second, CellU64(row[1]), CellU64(row[2])});
+      const uint64_t current = CellU64(row[1]);
+      const uint64_t reported = CellU64(row[2]);
+      // The same test as the collector's reset detection: the counter went
+      // down after the last collect, taking these acknowledged bytes with it.
+      const bool reset_since_collect =
+          current < reported || (row[5].has_value() && row[5] != row[6]);
+      if (reset_since_collect) continue;
+      const uint64_t amount = std::min({found->second, CellU64(row[4]), reported, current});
       if (amount == 0) continue;
       const int64_t signed_amount = static_cast<int64_t>(amount);
       RETURN_IF_ERROR(lower_usage->Execute({SqlValue(signed_amount), SqlValue(found->first)}).status());
-      RETURN_IF_ERROR(lower_mark->Execute({SqlValue(signed_amount), SqlValue(CellI64(row[3]))}).status());
+      RETURN_IF_ERROR(lower_mark
+                          ->Execute({SqlValue(signed_amount), SqlValue(signed_amount),
+                                     SqlValue(CellI64(row[3]))})
+                          .status());
     }
     it = chunk_end;
   }

@@ -1,7 +1,15 @@
 // usage_mode = "reset": after the hub acknowledged reports, lower the child's
-// current_usage by exactly the acknowledged bytes (never SET 0), and the
-// watermark by the same amount, so that current_usage - watermark (the bytes
-// not yet reported) is unchanged and the panel shows only unsent usage.
+// current_usage by exactly the acknowledged bytes that are still in it
+// (`current_usage = current_usage - d`, never SET 0), and the watermark by
+// the same d, so that current_usage - watermark (the bytes not yet reported)
+// is unchanged and the panel shows only unsent usage.
+//
+// Bytes a panel reset already took away are not subtracted again: d is at
+// most the user's watermark.unsubtracted_bytes (what was reported since the
+// last reset the collector saw), and nothing is subtracted from a user whose
+// counter went down since the last collect (current_usage below the
+// watermark, or last_reset_time moved) — the acknowledged bytes were counted
+// before that reset; the next collect sees it.
 //
 // Exposure (README "usage_mode"): the panel's own usage task loads a row, adds
 // in Python and writes the absolute value back (PANEL.md §3). If our
@@ -28,8 +36,9 @@ class UsageResetter {
   // Inside the caller's transaction, which must hold StateStore::LockMeta()
   // and must also delete the acknowledged outbox rows (so the subtraction
   // happens exactly once). For each user, subtracts
-  // min(acknowledged bytes, watermark, current_usage) from both: the full
-  // acknowledged amount unless a reset already lowered the counters.
+  // min(acknowledged bytes, unsubtracted, watermark, current_usage) from
+  // current_usage, the watermark and unsubtracted, unless the counter went
+  // down since the last collect (then nothing).
   absl::Status SubtractAcknowledged(MariaDbConnection& conn,
                                     const std::vector<hiddify_sync::v1::UsageReport>& acked);
 

@@ -142,6 +142,7 @@ std::string ReporterSettings(const hsync::reporter::ReporterConfig& c) {
       ",", c.mysql.database, ",", c.mysql.state_database,
       " collect=", absl::FormatDuration(c.collect.interval), ",", c.collect.min_report_bytes, ",",
       static_cast<int>(c.collect.usage_mode), ",", c.collect.baseline_existing_usage,
+      " outbox=", c.outbox.merge_after_rows,
       " roster=", static_cast<int>(c.roster.remove_policy), ",", c.roster.guard_min, ",",
       c.roster.guard_fraction, " apply=", c.apply.command, ",", c.apply.url, ",",
       c.apply.api_key.size(), ",", absl::FormatDuration(c.apply.debounce), ",",

@@ -1,6 +1,7 @@
 // Collector on a real MariaDB with the Hiddify schema: deltas against
 // watermarks, the threshold wait, reset detection, last_online, baseline,
-// stream/seq persistence, and that it never writes current_usage.
+// stream/seq persistence, that it never writes current_usage, the
+// not-yet-subtracted amounts of reset mode, and merging unsent reports.
 #include "reporter/collector.h"
 
 #include <gmock/gmock.h>
@@ -48,6 +49,13 @@ class CollectorTest : public ::testing::Test {
     }
     seen_ = all.size();
     return out;
+  }
+
+  uint64_t Unsubtracted(const std::string& uuid) {
+    auto rs = child_.conn().Query(absl::StrCat("SELECT unsubtracted_bytes FROM `", child_.state_db(),
+                                               "`.watermark WHERE uuid = '", uuid, "'"));
+    EXPECT_TRUE(rs.ok()) << rs.status();
+    return rs.ok() && !rs->rows.empty() ? std::stoull(*rs->rows[0][0]) : 0;
   }
 
   ChildDb child_;
@@ -303,6 +311,118 @@ TEST_F(CollectorTest, MissingPanelTableIsAClearErrorAndWritesNothing) {
   auto meta = store_.ReadMeta(child_.conn());
   ASSERT_TRUE(meta.ok());
   EXPECT_EQ(meta->next_seq, 1u);
+}
+
+}  // namespace
+}  // namespace hsync::reporter
+
+namespace hsync::reporter {
+namespace {
+
+// What reset mode may still subtract: the bytes reported since the last
+// reset the collector saw; a reset drops what was reported before it.
+TEST_F(CollectorTest, UnsubtractedBytesCountSinceTheLastResetSeen) {
+  const std::string a = RandomUuid();
+  child_.InsertUser(a, 10 * kMB);
+  Collect();
+  EXPECT_EQ(Unsubtracted(a), 10 * kMB);
+  child_.AddUsage(a, 2 * kMB);
+  Collect();
+  EXPECT_EQ(Unsubtracted(a), 12 * kMB);
+  child_.SetUsage(a, 3 * kMB);  // the panel reset it, 3 MB arrived
+  CollectResult r = Collect();
+  EXPECT_EQ(r.resets_detected, 1u);
+  EXPECT_EQ(Unsubtracted(a), 3 * kMB);
+  child_.Exec(absl::StrCat("UPDATE ", child_.UserTable(),
+                           " SET current_usage = 20000000, last_reset_time = '2030-01-02'"
+                           " WHERE uuid = '", a, "'"));
+  Collect();
+  EXPECT_EQ(Unsubtracted(a), 20 * kMB);
+}
+
+// Past merge_after_rows, the reports that never left become one: per-user
+// sums, the latest last_online, the newest collected_at, seqs without gaps;
+// a report already handed to the sender is never touched.
+TEST_F(CollectorTest, UnsentReportsAreMergedPastTheThresholdAndSentOnesNever) {
+  options_.merge_after_rows = 4;
+  const std::string a = RandomUuid(), b = RandomUuid();
+  child_.InsertUser(a, 1 * kMB);
+  child_.InsertUser(b, 0);
+  Collect();  // seq 1
+  auto claimed = store_.ClaimOldestForSend(child_.conn());  // the sender took seq 1
+  ASSERT_TRUE(claimed.ok() && claimed->has_value());
+  const std::string sent_payload = (*claimed)->payload;
+  std::map<std::string, uint64_t> expected{{a, 1 * kMB}};
+  uint64_t merges = 0;
+  int64_t b_online = 0;  // the latest last_online of b, Unix seconds
+  for (int i = 1; i <= 30; ++i) {
+    child_.AddUsage(a, i * kMB);
+    expected[a] += i * kMB;
+    if (i % 3 == 0) {
+      child_.AddUsage(b, 7 * kMB);
+      expected[b] += 7 * kMB;
+      child_.Exec(absl::StrCat("UPDATE ", child_.UserTable(), " SET last_online = '2024-05-01 10:",
+                               10 + i, ":00' WHERE uuid = '", b, "'"));
+      b_online = absl::ToUnixSeconds(
+          absl::FromCivil(absl::CivilSecond(2024, 5, 1, 10, 10 + i, 0), PanelTimeZone()));
+    }
+    Collector collector(&store_, options_);
+    const absl::Time now = absl::FromUnixSeconds(1'800'000'000 + i);
+    auto r = collector.CollectOnce(child_.conn(), now);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (r->rows_merged > 0) {
+      ++merges;
+      EXPECT_EQ(r->first_seq, 2u);
+      EXPECT_EQ(r->last_seq, 2u);
+      EXPECT_EQ(r->merged_into, 1u);
+      const auto merged = child_.Outbox()[1];
+      EXPECT_EQ(merged.seq(), 2u);
+      EXPECT_EQ(merged.collected_at().seconds(), absl::ToUnixSeconds(now));
+      EXPECT_EQ(merged.usages_size(), i >= 3 ? 2 : 1);
+      for (const auto& u : merged.usages()) {
+        if (u.uuid() == b) {
+          EXPECT_EQ(u.last_online().seconds(), b_online);
+        }
+      }
+    }
+    auto rows = store_.OldestOutbox(child_.conn(), 100);
+    ASSERT_TRUE(rows.ok());
+    EXPECT_LE(rows->size(), 4u);
+    ASSERT_FALSE(rows->empty());
+    EXPECT_EQ((*rows)[0].payload, sent_payload);
+    for (size_t k = 0; k < rows->size(); ++k) EXPECT_EQ((*rows)[k].seq, k + 1);
+    EXPECT_EQ(store_.ReadMeta(child_.conn())->next_seq, rows->size() + 1);
+    EXPECT_EQ(child_.OutboxBytes(), expected);
+  }
+  EXPECT_GE(merges, 9u);
+  EXPECT_EQ(store_.ReadSendProgress(child_.conn())->outbox_merges, merges);
+}
+
+// A merge never builds a report above max_usages_per_report: many users
+// become as few capped reports as needed, still seq 2, 3, ...
+TEST_F(CollectorTest, MergedReportsStayUnderThePerReportCap) {
+  options_.merge_after_rows = 3;
+  options_.max_usages_per_report = 4;
+  std::vector<std::string> users;
+  for (int i = 0; i < 6; ++i) {
+    users.push_back(RandomUuid());
+    child_.InsertUser(users.back(), 0);
+  }
+  std::map<std::string, uint64_t> expected;
+  // Each collect reports one user (one row), in turn.
+  for (int i = 0; i < 12; ++i) {
+    const std::string& u = users[i % users.size()];
+    child_.AddUsage(u, (i + 1) * kMB);
+    expected[u] += (i + 1) * kMB;
+    Collect();
+    auto outbox = child_.Outbox();
+    EXPECT_LE(outbox.size(), 3u);
+    for (size_t k = 0; k < outbox.size(); ++k) {
+      EXPECT_EQ(outbox[k].seq(), k + 1);
+      EXPECT_LE(outbox[k].usages_size(), 4);
+    }
+    EXPECT_EQ(child_.OutboxBytes(), expected);
+  }
 }
 
 }  // namespace

@@ -68,9 +68,18 @@ grpc::Status FakeHub::ReportUsage(grpc::ServerContext* context,
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "usages[0]: rejected by the test");
   }
   uint64_t& acked = acked_[request->stream_id()];
+  const std::string payload = request->SerializeAsString();
+  const auto key = std::make_pair(request->stream_id(), request->seq());
   if (request->seq() > acked) {
     acked = request->seq();
     accepted_.push_back(*request);
+    payloads_[key] = payload;
+  } else if (refuse_changed_ && payloads_.contains(key) && payloads_[key] != payload) {
+    ++refused_;
+    return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                        absl::StrCat("seq ", request->seq(), " of stream ", request->stream_id(),
+                                     " was accepted before with a different payload: this "
+                                     "reporter's state was rolled back (test hub)"));
   }
   reply->set_acked_seq(acked);
   return grpc::Status::OK;
@@ -114,6 +123,16 @@ grpc::Status FakeHub::WatchRoster(grpc::ServerContext* context,
 void FakeHub::RejectSeq(uint64_t seq) {
   absl::MutexLock lock(&mu_);
   reject_seq_ = seq;
+}
+
+void FakeHub::RefuseChangedPayloads(bool refuse) {
+  absl::MutexLock lock(&mu_);
+  refuse_changed_ = refuse;
+}
+
+int FakeHub::refused_calls() {
+  absl::MutexLock lock(&mu_);
+  return refused_;
 }
 
 std::vector<hiddify_sync::v1::UsageReport> FakeHub::Accepted() {

@@ -1,10 +1,13 @@
 // A SyncHub double for reporter unit tests, served over a real loopback
 // socket: checks the bearer token, acknowledges reports per (stream, seq) like
-// the hub (duplicates are acked, not counted), can reject a seq with
-// INVALID_ARGUMENT, and streams roster updates the test pushes.
+// the hub (duplicates are acked with the stream's acked seq, not counted),
+// can reject a seq with INVALID_ARGUMENT, can refuse a seen seq whose payload
+// differs with ALREADY_EXISTS (as the hub does since issue 10), and streams
+// roster updates the test pushes.
 #pragma once
 
 #include <map>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +37,12 @@ class FakeHub final : public hiddify_sync::v1::SyncHub::Service {
 
   // Reports with this seq get INVALID_ARGUMENT (0 = none).
   void RejectSeq(uint64_t seq);
+  // true: a seq at or below the stream's acked seq whose payload differs from
+  // the one accepted gets ALREADY_EXISTS; false (default): acked like any
+  // duplicate (the hub before issue 10).
+  void RefuseChangedPayloads(bool refuse);
+  // How many calls were answered ALREADY_EXISTS.
+  int refused_calls();
   // Every accepted (non-duplicate) report, in arrival order.
   std::vector<hiddify_sync::v1::UsageReport> Accepted();
   std::map<std::string, uint64_t> BytesByUuid();
@@ -64,7 +73,11 @@ class FakeHub final : public hiddify_sync::v1::SyncHub::Service {
   absl::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t reject_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool refuse_changed_ ABSL_GUARDED_BY(mu_) = false;
+  int refused_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<uint64_t, uint64_t> acked_ ABSL_GUARDED_BY(mu_);  // stream -> seq
+  // (stream, seq) -> serialized report accepted
+  std::map<std::pair<uint64_t, uint64_t>, std::string> payloads_ ABSL_GUARDED_BY(mu_);
   std::vector<hiddify_sync::v1::UsageReport> accepted_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
   int unauthenticated_ ABSL_GUARDED_BY(mu_) = 0;

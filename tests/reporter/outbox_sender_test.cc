@@ -1,16 +1,22 @@
 // OutboxSender against a SyncHub double on a real socket: order, delete only
 // after ack, duplicates after a lost ack, hub away and back, INVALID_ARGUMENT
-// kept for the operator, wrong token, and reset-mode subtraction on ack.
+// kept for the operator, wrong token, reset-mode subtraction on ack, a
+// rolled-back state (the hub ahead of it: ALREADY_EXISTS or an ack above any
+// seq assigned) restarting the stream without losing a byte, and unsent rows
+// merged while the hub is away.
 #include "reporter/outbox_sender.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "reporter/collector.h"
 #include "reporter/hub_channel.h"
 #include "tests/reporter/child_db.h"
 #include "tests/reporter/fake_hub.h"
+#include "tests/reporter/state_snapshot.h"
 #include "tests/support/child_process.h"
 
 namespace hsync::reporter {
@@ -19,6 +25,7 @@ namespace {
 using hsync::testing::ChildDb;
 using hsync::testing::FakeHub;
 using hsync::testing::RandomUuid;
+using hsync::testing::StateSnapshot;
 using ::testing::HasSubstr;
 
 constexpr char kToken[] = "node-token-1";
@@ -54,6 +61,12 @@ class OutboxSenderTest : public ::testing::Test {
     options.idle_poll = absl::Milliseconds(100);
     return std::make_unique<OutboxSender>(MakeHubChannel(hub), child_.Options(), &store_, resetter,
                                           &board_, options);
+  }
+
+  uint64_t Total(const std::map<std::string, uint64_t>& bytes) {
+    uint64_t total = 0;
+    for (const auto& [uuid, b] : bytes) total += b;
+    return total;
   }
 
   ChildDb child_;
@@ -108,7 +121,9 @@ TEST_F(OutboxSenderTest, ALostAckIsResolvedByTheHubsDuplicateAck) {
   auto hub = FakeHub::Start(kToken);
   TrafficAndCollect(2'000'000);
   TrafficAndCollect(3'000'000);
-  // The previous incarnation sent both, the hub stored them, the acks were lost.
+  // The previous incarnation sent both (recording that before each send),
+  // the hub stored them, the acks were lost.
+  child_.Exec(absl::StrCat("UPDATE `", child_.state_db(), "`.send_progress SET highest_sent_seq = 2"));
   {
     auto channel = grpc::CreateChannel(hub->address(), grpc::InsecureChannelCredentials());
     auto stub = hiddify_sync::v1::SyncHub::NewStub(channel);
@@ -175,6 +190,166 @@ TEST_F(OutboxSenderTest, ResetModeSubtractsOnAckInTheSameTransaction) {
   // A resend after a crash cannot subtract twice: the row is gone.
   ASSERT_TRUE(sender->DrainOnce().ok());
   EXPECT_EQ(child_.Usage(user_), 111u);
+}
+
+// A VM snapshot taken after seq 1, two more reports sent, then the snapshot
+// restored (state and panel counters): the reporter's next report reuses
+// seq 2, which the hub holds with other bytes. The hub refuses it
+// (ALREADY_EXISTS); the reporter restarts the stream with that report.
+TEST_F(OutboxSenderTest, RolledBackStateRefusedWithAlreadyExistsRestartsTheStreamKeepingTheBytes) {
+  auto hub = FakeHub::Start(kToken);
+  hub->RefuseChangedPayloads(true);
+  auto sender = MakeSender(hub->address(), kToken);
+  TrafficAndCollect(1'000'000);
+  ASSERT_TRUE(sender->DrainOnce().ok());
+  StateSnapshot snapshot(child_.state_db(), child_.panel_db());
+  ASSERT_TRUE(snapshot.Take(child_.conn()).ok());
+  const uint64_t old_stream = store_.ReadMeta(child_.conn())->stream_id;
+  TrafficAndCollect(2'000'000);
+  ASSERT_TRUE(sender->DrainOnce().ok());
+  TrafficAndCollect(3'000'000);
+  ASSERT_TRUE(sender->DrainOnce().ok());
+  ASSERT_EQ(hub->BytesByUuid()[user_], 6'000'000u);
+
+  ASSERT_TRUE(snapshot.Restore(child_.conn()).ok());
+  ASSERT_EQ(child_.Usage(user_), 1'000'000u);
+  TrafficAndCollect(4'000'000);  // seq 2 again, 4 MB
+  ASSERT_EQ(child_.Outbox().size(), 1u);
+  ASSERT_EQ(child_.Outbox()[0].seq(), 2u);
+  absl::Status drained = sender->DrainOnce();
+  ASSERT_TRUE(drained.ok()) << drained;
+  EXPECT_EQ(hub->refused_calls(), 1);
+  // 1 + 2 + 3 MB before the restore, the 4 MB after it: nothing lost.
+  EXPECT_EQ(hub->BytesByUuid()[user_], 10'000'000u);
+  EXPECT_TRUE(child_.Outbox().empty());
+  auto meta = store_.ReadMeta(child_.conn());
+  EXPECT_NE(meta->stream_id, old_stream);
+  EXPECT_EQ(meta->next_seq, 2u);
+  EXPECT_EQ(meta->last_acked_seq, 1u);
+  const auto accepted = hub->Accepted();
+  ASSERT_EQ(accepted.size(), 4u);
+  EXPECT_EQ(accepted.back().stream_id(), meta->stream_id);
+  EXPECT_EQ(accepted.back().seq(), 1u);
+  EXPECT_EQ(accepted.back().usages(0).bytes(), 4'000'000u);
+  auto status = board_.Snapshot();
+  EXPECT_EQ(status.stream_restarts(), 1u);
+  EXPECT_EQ(status.stream_id(), meta->stream_id);
+  EXPECT_EQ(store_.ReadSendProgress(child_.conn())->stream_restarts, 1u);
+  // Later reports continue the new stream.
+  TrafficAndCollect(5'000'000);
+  ASSERT_TRUE(sender->DrainOnce().ok());
+  EXPECT_EQ(hub->BytesByUuid()[user_], 15'000'000u);
+  EXPECT_EQ(hub->Accepted().back().seq(), 2u);
+  EXPECT_EQ(board_.Snapshot().stream_restarts(), 1u);
+}
+
+// The hub before issue 10 acknowledges any seen seq as a duplicate, with the
+// stream's acked seq. Snapshot with seq 1 not yet sent (hub away); after the
+// restore the resend of seq 1 is acked with 3, above the 2 seqs this state
+// ever assigned: seq 1 is the hub's, seq 2 (written after the restore, never
+// sent) moves to a new stream instead of being deleted by that ack.
+TEST_F(OutboxSenderTest, AckAboveTheHighestSeqAssignedRestartsTheStreamWithTheUnsentRows) {
+  const int port = hsync::testing::PickFreePort();
+  auto sender = MakeSender(absl::StrCat("127.0.0.1:", port), kToken);
+  TrafficAndCollect(1'000'000);
+  StateSnapshot snapshot(child_.state_db(), child_.panel_db());
+  ASSERT_TRUE(snapshot.Take(child_.conn()).ok());
+  auto hub = FakeHub::Start(kToken, port);
+  ASSERT_NE(hub, nullptr);
+  ASSERT_TRUE(hsync::testing::WaitFor([&] { return sender->DrainOnce().ok(); }, absl::Seconds(15)));
+  TrafficAndCollect(2'000'000);
+  TrafficAndCollect(3'000'000);
+  ASSERT_TRUE(sender->DrainOnce().ok());
+  ASSERT_EQ(hub->BytesByUuid()[user_], 6'000'000u);
+
+  ASSERT_TRUE(snapshot.Restore(child_.conn()).ok());
+  TrafficAndCollect(4'000'000);  // seq 2: 4 MB, never sent
+  ASSERT_EQ(child_.Outbox().size(), 2u);
+  ASSERT_TRUE(sender->DrainOnce().ok());
+  EXPECT_EQ(hub->BytesByUuid()[user_], 10'000'000u);
+  EXPECT_TRUE(child_.Outbox().empty());
+  EXPECT_EQ(board_.Snapshot().stream_restarts(), 1u);
+  const auto accepted = hub->Accepted();
+  ASSERT_EQ(accepted.size(), 4u);
+  EXPECT_EQ(accepted.back().seq(), 1u);
+  EXPECT_NE(accepted.back().stream_id(), accepted.front().stream_id());
+}
+
+// An ack of more than was sent deletes only what was sent: a row written
+// after the send and never sent stays (and, the hub being ahead, moves).
+TEST_F(OutboxSenderTest, AckAboveTheSeqSentNeverDeletesRowsThatWereNotSent) {
+  auto hub = FakeHub::Start(kToken);
+  TrafficAndCollect(1'000'000);
+  auto sender = MakeSender(hub->address(), kToken);
+  // The hub already holds seqs 1..3 of this stream (another incarnation).
+  {
+    auto channel = grpc::CreateChannel(hub->address(), grpc::InsecureChannelCredentials());
+    auto stub = hiddify_sync::v1::SyncHub::NewStub(channel);
+    hiddify_sync::v1::UsageReport report = child_.Outbox()[0];
+    for (uint64_t seq = 1; seq <= 3; ++seq) {
+      report.set_seq(seq);
+      grpc::ClientContext ctx;
+      AddHubAuth(ctx, kToken);
+      hiddify_sync::v1::ReportAck ack;
+      ASSERT_TRUE(stub->ReportUsage(&ctx, report, &ack).ok());
+    }
+  }
+  TrafficAndCollect(2'000'000);  // seq 2, not sent
+  auto claimed = store_.ClaimOldestForSend(child_.conn());
+  ASSERT_TRUE(claimed.ok() && claimed->has_value());
+  EXPECT_EQ((*claimed)->seq, 1u);
+  EXPECT_EQ(store_.ReadSendProgress(child_.conn())->highest_sent_seq, 1u);
+  ASSERT_TRUE(sender->DrainOnce().ok());
+  // 3 x 1 MB from the other incarnation, then the 2 MB row in a new stream.
+  EXPECT_EQ(hub->BytesByUuid()[user_], 5'000'000u);
+  EXPECT_EQ(board_.Snapshot().stream_restarts(), 1u);
+  EXPECT_TRUE(child_.Outbox().empty());
+}
+
+// The hub away for 100 collects with merge_after_rows = 5: the outbox never
+// holds more than 5 rows, the row the sender already tried stays byte for
+// byte what it was (the hub may have it), and when the hub is back it
+// receives exactly the bytes, in seqs without gaps.
+TEST_F(OutboxSenderTest, HubAwayForAHundredCollectsMergesUnsentRowsAndDeliversExactly) {
+  collect_.merge_after_rows = 5;
+  const std::string other = RandomUuid();
+  child_.InsertUser(other, 0);
+  const int port = hsync::testing::PickFreePort();
+  auto sender = MakeSender(absl::StrCat("127.0.0.1:", port), kToken);
+  uint64_t generated = 0;
+  std::string first_payload;
+  size_t max_rows = 0;
+  for (int i = 1; i <= 100; ++i) {
+    child_.AddUsage(other, 1'000'000 + i);
+    generated += 1'000'000 + i;
+    TrafficAndCollect(2'000'000 + i);
+    generated += 2'000'000 + i;
+    EXPECT_EQ(sender->DrainOnce().code(), absl::StatusCode::kUnavailable);
+    auto rows = store_.OldestOutbox(child_.conn(), 1000);
+    ASSERT_TRUE(rows.ok());
+    max_rows = std::max(max_rows, rows->size());
+    if (first_payload.empty()) first_payload = (*rows)[0].payload;
+    EXPECT_EQ((*rows)[0].seq, 1u);
+    EXPECT_EQ((*rows)[0].payload, first_payload) << "a row the hub may hold was changed";
+    for (size_t k = 0; k < rows->size(); ++k) EXPECT_EQ((*rows)[k].seq, k + 1);
+  }
+  EXPECT_LE(max_rows, 5u);
+  EXPECT_EQ(Total(child_.OutboxBytes()), generated);
+  const uint64_t merges = store_.ReadSendProgress(child_.conn())->outbox_merges;
+  EXPECT_GE(merges, 20u);
+  std::cout << "100 collects, hub away: at most " << max_rows << " outbox rows, " << merges
+            << " merges\n";
+
+  auto hub = FakeHub::Start(kToken, port);
+  ASSERT_NE(hub, nullptr);
+  hub->RefuseChangedPayloads(true);
+  ASSERT_TRUE(hsync::testing::WaitFor([&] { return sender->DrainOnce().ok(); }, absl::Seconds(15)));
+  EXPECT_EQ(Total(hub->BytesByUuid()), generated);
+  const auto accepted = hub->Accepted();
+  for (size_t k = 0; k < accepted.size(); ++k) EXPECT_EQ(accepted[k].seq(), k + 1);
+  EXPECT_EQ(accepted[0].SerializeAsString(), first_payload);
+  EXPECT_EQ(store_.ReadMeta(child_.conn())->next_seq, accepted.size() + 1);
+  EXPECT_EQ(board_.Snapshot().stream_restarts(), 0u);
 }
 
 TEST_F(OutboxSenderTest, BackgroundThreadSendsWhenWoken) {

@@ -79,6 +79,7 @@ TEST_F(ReporterConfigTest, MinimalConfigGetsTheDocumentedDefaults) {
   EXPECT_EQ(config->collect.min_report_bytes, 1'000'000u);
   EXPECT_EQ(config->collect.usage_mode, UsageMode::kWatermark);
   EXPECT_TRUE(config->collect.baseline_existing_usage);
+  EXPECT_EQ(config->outbox.merge_after_rows, 20);
   EXPECT_EQ(config->roster.remove_policy, RemovePolicy::kDisable);
   EXPECT_EQ(config->roster.guard_min, 10);
   EXPECT_DOUBLE_EQ(config->roster.guard_fraction, 0.25);
@@ -97,6 +98,7 @@ TEST_F(ReporterConfigTest, EveryKeyIsRead) {
       "\"\ndatabase = \"panel\"\nstate_database = \"sync_state\"\n"
       "[collect]\ninterval = \"5s\"\nmin_report_bytes = 0\nusage_mode = \"reset\"\n"
       "baseline_existing_usage = false\n"
+      "[outbox]\nmerge_after_rows = 0\n"
       "[roster]\nremove_policy = \"delete\"\nguard_min = 3\nguard_fraction = 0.5\n"
       "[apply]\nurl = \"http://127.0.0.1:8080/_sim/apply_users\"\ndebounce = \"500ms\"\ntimeout = \"30s\"\n"
       "[status]\nlisten = \"[::1]:7555\"\n");
@@ -110,6 +112,7 @@ TEST_F(ReporterConfigTest, EveryKeyIsRead) {
   EXPECT_EQ(config->collect.min_report_bytes, 0u);
   EXPECT_EQ(config->collect.usage_mode, UsageMode::kReset);
   EXPECT_FALSE(config->collect.baseline_existing_usage);
+  EXPECT_EQ(config->outbox.merge_after_rows, 0);
   EXPECT_EQ(config->roster.remove_policy, RemovePolicy::kDelete);
   EXPECT_EQ(config->roster.guard_min, 3);
   EXPECT_EQ(config->apply.url, "http://127.0.0.1:8080/_sim/apply_users");
@@ -151,6 +154,8 @@ TEST_F(ReporterConfigTest, EachBadValueNamesItsKey) {
       {absl::StrCat("node_id = \"n\"\n", hub, "[collect]\nusage_mode = \"zero\"\n"), "collect.usage_mode"},
       {absl::StrCat("node_id = \"n\"\n", hub, "[collect]\nbaseline_existing_usage = \"yes\"\n"),
        "collect.baseline_existing_usage"},
+      {absl::StrCat("node_id = \"n\"\n", hub, "[outbox]\nmerge_after_rows = 1\n"), "outbox.merge_after_rows"},
+      {absl::StrCat("node_id = \"n\"\n", hub, "[outbox]\nmerge_after_rows = -3\n"), "outbox.merge_after_rows"},
       {absl::StrCat("node_id = \"n\"\n", hub, "[roster]\nremove_policy = \"purge\"\n"), "roster.remove_policy"},
       {absl::StrCat("node_id = \"n\"\n", hub, "[roster]\nguard_fraction = 1.5\n"), "roster.guard_fraction"},
       {absl::StrCat("node_id = \"n\"\n", hub, "[roster]\nguard_min = -2\n"), "roster.guard_min"},

@@ -1,8 +1,9 @@
 // End to end, every part real: panelsim parent, the hub binary, a panelsim
 // child generating traffic with the panel's read-modify-write gap, and the
 // reporter binary. Bytes generated on the child must reach the parent
-// exactly, across resets, SIGKILLed reporters, a hub outage and a wrong
-// token; a user blocked on the parent must be disabled on the child quickly.
+// exactly, across resets, SIGKILLed reporters, a hub outage (long enough for
+// the outbox to merge), a child rolled back to a snapshot, and a wrong token;
+// a user blocked on the parent must be disabled on the child quickly.
 #include <signal.h>
 
 #include <gmock/gmock.h>
@@ -16,7 +17,9 @@
 #include "common/panel_time.h"
 #include "common/proto_time.h"
 #include "tests/reporter/e2e_system.h"
+#include "tests/reporter/state_snapshot.h"
 #include "tests/support/child_process.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/test_mariadb.h"
 
 namespace hsync::testing {
@@ -222,6 +225,110 @@ TEST_F(ReporterE2eTest, HubDownForSeveralCyclesOutboxGrowsThenDrainsInOrder) {
   EXPECT_EQ(node.last_seq(), reporter->last_seq_written());
   // Every seq accepted exactly once, none skipped: the outbox drained in order.
   EXPECT_EQ(node.reports_accepted(), reporter->last_seq_written());
+}
+
+// A child "VM" snapshotted while one report waits for an unreachable hub
+// (reporter stopped, every counter collected), then run on: the hub comes
+// back and accepts that report and several more. The snapshot is restored
+// (the reporter's state tables and the panel's counters) and the reporter
+// started again: it resends the waiting report, the hub acknowledges it with
+// a seq this state never assigned, and the reporter starts a new stream.
+// Every byte generated reaches the parent exactly once.
+TEST_F(ReporterE2eTest, ChildRolledBackToASnapshotRestartsTheStreamAndStaysExact) {
+  E2eOptions options;
+  const int metrics_port = PickFreePort();
+  options.reporter_metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
+  ASSERT_NO_FATAL_FAILURE(StartSystem(options));
+  RunTraffic(absl::Seconds(3));
+  ASSERT_TRUE(sys_->WaitSettled(absl::Now(), absl::Seconds(60)).ok());
+  auto db = MariaDbConnection::Connect(SharedMariaDb().Options());
+  ASSERT_TRUE(db.ok());
+  const std::string state_db = sys_->child_db() + "_sync";
+
+  sys_->hub().Kill();
+  std::vector<std::string> used = UsersWithUsage();
+  ASSERT_GE(used.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    auto r = sys_->child().Control("POST", "/_sim/add_traffic",
+                                   absl::StrCat(R"({"uuid":")", used[i], R"(","bytes":7654321})"));
+    ASSERT_TRUE(r.ok() && r->status == 200);
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = sys_->ReporterStatus();
+    return s.ok() && s->outbox_reports() >= 1;
+  }, absl::Seconds(30)));
+  sys_->reporter().Kill();
+  ASSERT_EQ((*db)->Query(absl::StrCat("SELECT COUNT(*) FROM `", state_db, "`.outbox"))->rows[0][0], "1");
+  StateSnapshot snapshot(state_db, sys_->child_db());
+  ASSERT_TRUE(snapshot.Take(**db).ok());
+  const uint64_t assigned_at_snapshot =
+      std::stoull(*(*db)->Query(absl::StrCat("SELECT next_seq - 1 FROM `", state_db, "`.meta"))->rows[0][0]);
+
+  // The timeline that will be lost: the report and more reach the hub.
+  ASSERT_TRUE(sys_->hub().Start().ok());
+  ASSERT_TRUE(sys_->reporter().Start().ok());
+  RunTraffic(absl::Seconds(12));
+  ASSERT_TRUE(sys_->WaitSettled(absl::Now(), absl::Seconds(60)).ok());
+  auto lost = sys_->ReporterStatus();
+  ASSERT_TRUE(lost.ok());
+  // Two seqs above the snapshot's: even if the restored reporter writes one
+  // more before it resends, the hub's ack is above anything it assigned.
+  ASSERT_GE(lost->last_seq_acked(), assigned_at_snapshot + 2);
+  const uint64_t stream_before = lost->stream_id();
+  sys_->reporter().Kill();
+
+  ASSERT_TRUE(snapshot.Restore(**db).ok());
+  ASSERT_TRUE(sys_->reporter().Start().ok());
+  RunTraffic(absl::Seconds(6));
+  SettleAndCheckExact();
+  auto status = sys_->ReporterStatus();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->stream_restarts(), 1u);
+  EXPECT_NE(status->stream_id(), stream_before);
+  EXPECT_THAT(sys_->reporter().Log(), HasSubstr("the hub is ahead of this reporter's state"));
+  auto metrics = ScrapeMetrics(metrics_port);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->Get("hsync_reporter_stream_restarts_total"), 1);
+}
+
+// The hub away for several collects with outbox.merge_after_rows = 2: the
+// outbox stays at two rows, the reports never sent are merged, and when the
+// hub is back every byte arrives once, in seqs without gaps.
+TEST_F(ReporterE2eTest, LongHubOutageMergesTheOutboxAndStaysExact) {
+  E2eOptions options;
+  options.reporter_extra = "[outbox]\nmerge_after_rows = 2\n";
+  const int metrics_port = PickFreePort();
+  options.reporter_metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
+  ASSERT_NO_FATAL_FAILURE(StartSystem(options));
+  ASSERT_TRUE(sys_->SetTraffic(true).ok());
+  absl::SleepFor(absl::Seconds(2));
+  sys_->hub().Kill();
+  uint64_t max_outbox = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = sys_->ReporterStatus();
+        if (s.ok()) max_outbox = std::max(max_outbox, s->outbox_reports());
+        return s.ok() && s->outbox_merges() >= 2;
+      },
+      absl::Seconds(60)));
+  auto down = sys_->ReporterStatus();
+  ASSERT_TRUE(down.ok());
+  std::cout << "hub down: outbox at most " << max_outbox << " reports, merged "
+            << down->outbox_merges() << " times, seq written " << down->last_seq_written() << "\n";
+  EXPECT_LE(max_outbox, 2u);
+  auto metrics = ScrapeMetrics(metrics_port);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_GE(metrics->Get("hsync_reporter_outbox_merges_total"), 2);
+  EXPECT_EQ(metrics->Get("hsync_reporter_stream_restarts_total"), 0);
+  ASSERT_TRUE(sys_->hub().Start().ok());
+  SettleAndCheckExact();
+  auto reporter = sys_->ReporterStatus();
+  auto hub = sys_->hub().Status();
+  ASSERT_TRUE(reporter.ok() && hub.ok());
+  ASSERT_EQ(hub->nodes_size(), 1);
+  EXPECT_EQ(hub->nodes(0).last_seq(), reporter->last_seq_written());
+  EXPECT_EQ(hub->nodes(0).reports_accepted(), reporter->last_seq_written());
+  EXPECT_EQ(reporter->stream_restarts(), 0u);
 }
 
 TEST_F(ReporterE2eTest, UserBlockedOnTheParentIsDisabledOnTheChildWithinTwoSeconds) {

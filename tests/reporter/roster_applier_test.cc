@@ -295,8 +295,9 @@ TEST_F(RosterApplierTest, AbsentUsersAreDeletedWithTheDeletePolicy) {
   options_.remove_policy = RemovePolicy::kDelete;
   const std::string a = RandomUuid(), b = RandomUuid(), c = RandomUuid();
   Apply(Full(1, {MakeUser(a), MakeUser(b), MakeUser(c)}));
-  child_.Exec(absl::StrCat("INSERT INTO `", child_.state_db(), "`.watermark VALUES (", *Col(b, "id"),
-                           ", '", b, "', 5, NULL, NULL)"));
+  child_.Exec(absl::StrCat("INSERT INTO `", child_.state_db(),
+                           "`.watermark (user_id, uuid, reported_bytes, last_online_reported,"
+                           " last_reset_seen) VALUES (", *Col(b, "id"), ", '", b, "', 5, NULL, NULL)"));
   RosterApplyResult r = Apply(Full(2, {MakeUser(a), MakeUser(c)}));
   EXPECT_EQ(r.removed, 1u);
   EXPECT_EQ(r.disabled, 0u);

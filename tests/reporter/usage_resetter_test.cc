@@ -1,5 +1,6 @@
 // usage_mode = "reset": the acknowledged bytes, and only those, come off
-// current_usage and the watermark; traffic that arrived meanwhile stays.
+// current_usage and the watermark; traffic that arrived meanwhile stays, also
+// when the panel reset the counter between the collect and the ack.
 #include "reporter/usage_resetter.h"
 
 #include <gmock/gmock.h>
@@ -80,6 +81,44 @@ TEST_F(UsageResetterTest, AResetBeforeTheAckNeverDrivesCountersNegativeOrLosesBy
   AckAll();  // acknowledges 10 MB + 3 MB; only what is there can come off
   EXPECT_EQ(child_.Usage(a), 700u);
   EXPECT_EQ(Watermark(a), 0u);
+}
+
+// The panel's reset (same day: the counter just went down) between a collect
+// and its ack, then 2 MB of new traffic: the ack must not take the 2 MB
+// (the reported 10 MB were already erased by the reset); the next collect
+// reports exactly them.
+TEST_F(UsageResetterTest, AResetBetweenCollectAndAckKeepsTheTrafficAfterIt) {
+  const std::string a = RandomUuid();
+  child_.InsertUser(a, 10'000'000);
+  Collect();
+  child_.SetUsage(a, 0);
+  child_.AddUsage(a, 2'000'000);
+  AckAll();
+  EXPECT_EQ(child_.Usage(a), 2'000'000u);
+  Collect();
+  EXPECT_EQ(child_.OutboxBytes()[a], 2'000'000u);
+  AckAll();
+  EXPECT_EQ(child_.Usage(a), 0u);
+  EXPECT_EQ(Watermark(a), 0u);
+}
+
+// A reset on a new day (last_reset_time moves) followed by more traffic than
+// the old watermark: current_usage is above the watermark, and still the
+// ack of the report collected before the reset subtracts nothing.
+TEST_F(UsageResetterTest, AResetWithANewDateBeforeTheAckKeepsTrafficAboveTheOldWatermark) {
+  const std::string a = RandomUuid();
+  child_.InsertUser(a, 10'000'000);
+  Collect();
+  child_.Exec(absl::StrCat("UPDATE ", child_.UserTable(),
+                           " SET current_usage = 15000000, last_reset_time = '2030-01-02'"
+                           " WHERE uuid = '", a, "'"));
+  AckAll();
+  EXPECT_EQ(child_.Usage(a), 15'000'000u);
+  Collect();
+  EXPECT_EQ(child_.OutboxBytes()[a], 15'000'000u);
+  child_.AddUsage(a, 333);
+  AckAll();
+  EXPECT_EQ(child_.Usage(a), 333u);
 }
 
 }  // namespace
