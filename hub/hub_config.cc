@@ -140,6 +140,9 @@ void ReadJournalApplyRoster(ConfigReader& reader, HubConfig& config) {
   if (config.journal_path.empty()) reader.AddError("journal.path", "must not be empty");
   config.keep_reports = reader.GetDuration("journal.keep_reports", config.keep_reports,
                                            absl::Hours(1), absl::Hours(24 * 3650));
+  config.audit_max_bytes = static_cast<uint64_t>(
+      reader.GetInt("journal.audit_max_bytes", static_cast<int64_t>(config.audit_max_bytes), 0,
+                    int64_t{1} << 50));
 
   ApplierOptions& apply = config.apply;
   apply.cycle_interval = reader.GetDuration("apply.interval", absl::Seconds(1),

@@ -19,6 +19,7 @@
 //   [journal]
 //     path = "/var/lib/hiddify-sync/hub/journal.db"
 //     keep_reports = "168h"            raw audit reports older than this are pruned
+//     audit_max_bytes = 1073741824     ceiling of the raw audit reports (oldest pruned first; 0 = age only)
 //   [apply]
 //     interval = "1s"                  how often pending usage is checked
 //     max_apply_delay = "60s"          a user's bytes wait at most this long before a PATCH
@@ -65,6 +66,7 @@ struct HubConfig {
   std::string parent_api_key_file;
   std::string journal_path = "/var/lib/hiddify-sync/hub/journal.db";
   absl::Duration keep_reports = absl::Hours(7 * 24);
+  uint64_t audit_max_bytes = uint64_t{1} << 30;  // 0 = audit bounded by age only
   ApplierOptions apply;
   absl::Duration roster_poll_interval = absl::Seconds(30);
   std::string metrics_listen = "127.0.0.1:7445";  // "" = no /metrics

@@ -93,6 +93,16 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
                       static_cast<double>(s.pending_bytes())));
   out.push_back(Gauge("hsync_hub_journal_reports", "Raw reports kept in the journal (audit)",
                       static_cast<double>(s.journal_reports())));
+  out.push_back(Gauge("hsync_hub_journal_audit_bytes",
+                      "Payload bytes of the raw reports kept for audit",
+                      static_cast<double>(s.audit_bytes())));
+  out.push_back(Gauge("hsync_hub_journal_audit_max_bytes",
+                      "Ceiling of the audit copy ([journal] audit_max_bytes; 0 = age only)",
+                      static_cast<double>(s.audit_max_bytes())));
+  out.push_back(Counter("hsync_hub_rollback_refusals_total",
+                        "Reports refused since start because their stream and seq were accepted "
+                        "before with other content (the reporter's state was rolled back)",
+                        static_cast<double>(s.rollback_refusals())));
   out.push_back(Gauge("hsync_hub_journal_oldest_pending_age_seconds",
                       "Age of the oldest pending bytes (0 = nothing pending)",
                       s.pending_users() == 0

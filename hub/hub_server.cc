@@ -76,7 +76,8 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
   hub->started_at_ = absl::Now();
   hub->keep_reports_ = config.keep_reports;
 
-  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(config.journal_path);
+  absl::StatusOr<std::unique_ptr<Journal>> journal =
+      Journal::Open(config.journal_path, JournalOptions{.audit_max_bytes = config.audit_max_bytes});
   if (!journal.ok()) {
     return absl::Status(journal.status().code(),
                         absl::StrCat("journal ", config.journal_path, ": ", journal.status().message()));

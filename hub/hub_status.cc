@@ -85,6 +85,10 @@ HubStatus BuildHubStatus(const HubStatusInputs& in) {
   out.set_pending_users(in.journal.pending_users);
   out.set_pending_bytes(in.journal.pending_bytes);
   out.set_journal_reports(in.journal.reports);
+  out.set_audit_reports(in.journal.reports);
+  out.set_audit_bytes(in.journal.audit_bytes);
+  out.set_audit_max_bytes(in.journal.audit_max_bytes);
+  out.set_rollback_refusals(in.journal.rollback_refusals);
   SetTime(in.journal.oldest_pending_at, [&] { return out.mutable_oldest_pending_at(); });
 
   SetTime(in.applier.last_apply_at, [&] { return out.mutable_last_apply_at(); });

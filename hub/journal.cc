@@ -5,19 +5,24 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "hub/journal_background_task.h"
 #include "hub/journal_checkpointer.h"
 #include "hub/journal_group_commit.h"
+#include "hub/journal_report_hash.h"
 #include "hub/journal_schema.h"
 #include "hub/journal_sqlite.h"
 
@@ -26,10 +31,14 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 10'000;
 constexpr int kPruneChunkRows = 2000;
+// Payload bytes one size-prune operation deletes at most (freeing them reads
+// their overflow pages, inside an ingest batch).
+constexpr uint64_t kPruneChunkBytes = uint64_t{32} << 20;
 
 constexpr const char* kAppliedBytes = "applied_bytes";
 constexpr const char* kOrphanedBytes = "orphaned_bytes";
 constexpr const char* kReportsKept = "reports_kept";
+constexpr const char* kAuditBytes = "audit_bytes";
 
 std::optional<int64_t> ToMicros(absl::Time t) {
   if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return std::nullopt;
@@ -47,7 +56,8 @@ struct WriterStatements {
   SqliteStatement select_stream_seq, count_duplicate, upsert_stream, upsert_pending,
       insert_report, add_counter, select_intent, insert_intent, delete_intent,
       select_pending_bytes, subtract_pending, delete_empty_pending, upsert_orphan,
-      prune_reports_chunk;
+      prune_reports_chunk, select_hash, insert_hash, select_counter, select_oldest_reports,
+      delete_reports_through, prune_hashes_chunk;
 
   static absl::StatusOr<WriterStatements> Prepare(SqliteDb& db) {
 #define HSYNC_PREPARE(name, sql) ASSIGN_OR_RETURN(auto name, db.Prepare(sql))
@@ -95,9 +105,26 @@ struct WriterStatements {
                   "INSERT INTO orphans(uuid, bytes, first_at, last_at) VALUES(?1, ?2, ?3, ?3) "
                   "ON CONFLICT(uuid) DO UPDATE SET bytes = bytes + excluded.bytes, "
                   "last_at = excluded.last_at");
+    // Returns each deleted payload's size, for the audit_bytes total.
     HSYNC_PREPARE(prune_reports_chunk,
                   "DELETE FROM reports WHERE id IN (SELECT id FROM reports "
-                  "WHERE received_at < ?1 ORDER BY id LIMIT ?2)");
+                  "WHERE received_at < ?1 ORDER BY id LIMIT ?2) RETURNING length(payload)");
+    HSYNC_PREPARE(select_hash,
+                  "SELECT hash FROM report_hashes WHERE node_id = ?1 AND stream_id = ?2 "
+                  "AND seq = ?3");
+    HSYNC_PREPARE(insert_hash,
+                  "INSERT OR REPLACE INTO report_hashes(node_id, stream_id, seq, received_at, "
+                  "hash) VALUES(?1, ?2, ?3, ?4, ?5)");
+    HSYNC_PREPARE(select_counter, "SELECT value FROM counters WHERE name = ?1");
+    // length() of a blob is read from the row header, not from its pages.
+    HSYNC_PREPARE(select_oldest_reports,
+                  "SELECT id, length(payload) FROM reports ORDER BY id LIMIT ?1");
+    HSYNC_PREPARE(delete_reports_through, "DELETE FROM reports WHERE id <= ?1");
+    HSYNC_PREPARE(prune_hashes_chunk,
+                  "DELETE FROM report_hashes WHERE (node_id, stream_id, seq) IN ("
+                  "SELECT h.node_id, h.stream_id, h.seq FROM report_hashes AS h "
+                  "JOIN streams AS s ON s.node_id = h.node_id AND s.stream_id = h.stream_id "
+                  "WHERE h.received_at < ?1 AND h.seq + ?2 <= s.last_seq LIMIT ?3)");
 #undef HSYNC_PREPARE
     return WriterStatements{std::move(select_stream_seq), std::move(count_duplicate),
                             std::move(upsert_stream),     std::move(upsert_pending),
@@ -105,7 +132,10 @@ struct WriterStatements {
                             std::move(select_intent),     std::move(insert_intent),
                             std::move(delete_intent),     std::move(select_pending_bytes),
                             std::move(subtract_pending),  std::move(delete_empty_pending),
-                            std::move(upsert_orphan),     std::move(prune_reports_chunk)};
+                            std::move(upsert_orphan),     std::move(prune_reports_chunk),
+                            std::move(select_hash),       std::move(insert_hash),
+                            std::move(select_counter),    std::move(select_oldest_reports),
+                            std::move(delete_reports_through), std::move(prune_hashes_chunk)};
   }
 };
 
@@ -154,18 +184,58 @@ struct BatchDelta {
 
 struct Journal::Impl {
   JournalLock lock;  // first member: released last
+  JournalOptions options;
   SqliteDb write_db;
   SqliteDb read_db;
   std::optional<WriterStatements> w;
   std::mutex read_mu;  // guards read_db (reads are not on the writer thread)
   std::unique_ptr<JournalCheckpointer> checkpointer;
-  std::vector<BatchDelta> batch_deltas;  // writer thread only
-  // Declared last: destroyed first, so the writer thread stops before the
+  // Writer thread only: what the batch's accepted reports add, flushed before COMMIT.
+  std::vector<BatchDelta> batch_deltas;
+  int64_t batch_reports = 0;
+  int64_t batch_audit_bytes = 0;
+
+  // The audit size as last known, plus payloads accepted since (may run a
+  // little high; only used to decide when to prune, which reads the real total).
+  std::atomic<uint64_t> audit_bytes_estimate{0};
+  absl::Time last_prune_warning = absl::InfinitePast();  // audit_pruner's thread only
+
+  std::mutex rollback_mu;
+  uint64_t rollback_refusals = 0;                             // guarded by rollback_mu
+  std::set<std::pair<std::string, uint64_t>> rollback_logged;  // guarded by rollback_mu
+
+  // Destroyed first (reverse order), so the writer thread stops before the
   // statements, hook and connections it uses go away.
   std::unique_ptr<GroupCommitter> committer;
+  // Declared after the committer it uses: stopped before it.
+  std::unique_ptr<JournalBackgroundTask> audit_pruner;
 
-  Impl(JournalLock l, SqliteDb write, SqliteDb read)
-      : lock(std::move(l)), write_db(std::move(write)), read_db(std::move(read)) {}
+  Impl(JournalLock l, JournalOptions o, SqliteDb write, SqliteDb read)
+      : lock(std::move(l)), options(o), write_db(std::move(write)), read_db(std::move(read)) {}
+
+  absl::StatusOr<int64_t> Counter(const char* name) {
+    SqliteStatement& s = w->select_counter;
+    s.BindText(1, name);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    const int64_t value = row ? s.ColumnInt64(0) : 0;
+    s.Reset();
+    return value;
+  }
+
+  // The content hash kept for (node, stream, seq), nullopt if none (never
+  // kept, or pruned).
+  absl::StatusOr<std::optional<std::string>> StoredHash(const std::string& node_id,
+                                                        int64_t stream_id, uint64_t seq) {
+    SqliteStatement& s = w->select_hash;
+    s.BindText(1, node_id);
+    s.BindInt64(2, stream_id);
+    s.BindInt64(3, ToSqlInt(seq));
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    std::optional<std::string> hash;
+    if (row) hash = s.ColumnBlob(0);
+    s.Reset();
+    return hash;
+  }
 
   absl::Status AddCounter(const char* name, int64_t delta) {
     w->add_counter.BindText(1, name);
@@ -209,11 +279,13 @@ struct Journal::Impl {
     return bytes;
   }
 
+  // `*rolled_back` is set when the report is refused because its seq was
+  // accepted before with other content.
   absl::StatusOr<AcceptResult> AcceptInTransaction(const hiddify_sync::v1::UsageReport& report,
                                                    const std::string& payload,
-                                                   uint64_t bytes_sum,
+                                                   const std::string& hash, uint64_t bytes_sum,
                                                    const std::vector<std::optional<int64_t>>& online,
-                                                   absl::Time now) {
+                                                   absl::Time now, bool* rolled_back) {
     const int64_t now_us = absl::ToUnixMicros(now);
     const int64_t stream_id = ToSqlInt(report.stream_id());
     SqliteStatement& sel = w->select_stream_seq;
@@ -227,6 +299,16 @@ struct Journal::Impl {
     // duplicate within one batch is caught too.
     if (report.seq() <= last_seq) {
       if (known) {
+        // Looked up only here: an ordinary accept pays nothing for it.
+        ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                         StoredHash(report.node_id(), stream_id, report.seq()));
+        if (stored.has_value() && *stored != hash) {
+          *rolled_back = true;
+          return absl::AlreadyExistsError(absl::StrCat(
+              "stream ", report.stream_id(), " seq ", report.seq(),
+              " was accepted before with a different payload: this reporter's state was rolled "
+              "back (snapshot or restore); it must start a new stream"));
+        }
         w->count_duplicate.BindText(1, report.node_id());
         w->count_duplicate.BindInt64(2, stream_id);
         RETURN_IF_ERROR(w->count_duplicate.Run());
@@ -249,10 +331,19 @@ struct Journal::Impl {
     rep.BindInt64(4, now_us);
     rep.BindBlob(5, payload);
     RETURN_IF_ERROR(rep.Run());
-    RETURN_IF_ERROR(AddCounter(kReportsKept, 1));
+
+    SqliteStatement& h = w->insert_hash;
+    h.BindText(1, report.node_id());
+    h.BindInt64(2, stream_id);
+    h.BindInt64(3, ToSqlInt(report.seq()));
+    h.BindInt64(4, now_us);
+    h.BindBlob(5, hash);
+    RETURN_IF_ERROR(h.Run());
 
     // Last, so that only a report whose other writes succeeded contributes.
     // The uuids point into `report`, whose caller waits until the batch is over.
+    ++batch_reports;
+    batch_audit_bytes += static_cast<int64_t>(payload.size());
     for (int i = 0; i < report.usages_size(); ++i) {
       const auto& usage = report.usages(i);
       if (usage.bytes() == 0) continue;  // only users with traffic get a pending row
@@ -262,9 +353,14 @@ struct Journal::Impl {
   }
 
   // Before COMMIT: adds the batch's deltas to the pending totals, one upsert
-  // per distinct user, in key order (few B-tree descents, no repeats).
+  // per distinct user, in key order (few B-tree descents, no repeats), and
+  // its reports to the audit counters (once per batch, not per report).
   // Addition commutes with the intent/orphan subtractions of the same batch.
-  absl::Status FlushBatchDeltas(absl::Time now) {
+  absl::Status FlushBatch(absl::Time now) {
+    if (batch_reports > 0) {
+      RETURN_IF_ERROR(AddCounter(kReportsKept, batch_reports));
+      RETURN_IF_ERROR(AddCounter(kAuditBytes, batch_audit_bytes));
+    }
     if (batch_deltas.empty()) return absl::OkStatus();
     std::sort(batch_deltas.begin(), batch_deltas.end(),
               [](const BatchDelta& a, const BatchDelta& b) { return a.uuid < b.uuid; });
@@ -287,9 +383,94 @@ struct Journal::Impl {
     }
     return absl::OkStatus();
   }
+
+  void EndBatch() {
+    batch_deltas.clear();
+    batch_reports = 0;
+    batch_audit_bytes = 0;
+  }
+
+  void NoteRollbackRefusal(const std::string& node_id, uint64_t stream_id,
+                           absl::string_view message) {
+    std::lock_guard<std::mutex> lock(rollback_mu);
+    ++rollback_refusals;
+    if (rollback_logged.emplace(node_id, stream_id).second) {
+      LogWarning(absl::StrCat("journal: refused a report of node ", node_id, ": ", message,
+                              " (logged once per stream)"));
+    }
+  }
+
+  // One group-commit operation: deletes the oldest reports (at most
+  // kPruneChunkRows / about kPruneChunkBytes) until the audit is at or below
+  // `target` bytes. Sets `*done` once it is; `*audit_bytes` is the total
+  // afterwards.
+  absl::Status PruneOldestChunk(uint64_t target, bool* done, uint64_t* audit_bytes) {
+    ASSIGN_OR_RETURN(int64_t total, Counter(kAuditBytes));
+    *audit_bytes = FromSqlInt(total);
+    if (*audit_bytes <= target) {
+      *done = true;
+      return absl::OkStatus();
+    }
+    const uint64_t excess = *audit_bytes - target;
+    SqliteStatement& sel = w->select_oldest_reports;
+    sel.BindInt64(1, kPruneChunkRows);
+    uint64_t freed = 0;
+    int64_t rows = 0;
+    int64_t last_id = 0;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, sel.Step());
+      if (!row) break;
+      last_id = sel.ColumnInt64(0);
+      freed += FromSqlInt(sel.ColumnInt64(1));
+      ++rows;
+      if (freed >= excess || freed >= kPruneChunkBytes) break;
+    }
+    sel.Reset();
+    if (rows == 0) {  // the total disagrees with the table: trust the table
+      RETURN_IF_ERROR(AddCounter(kAuditBytes, -total));
+      *audit_bytes = 0;
+      *done = true;
+      return absl::OkStatus();
+    }
+    w->delete_reports_through.BindInt64(1, last_id);
+    RETURN_IF_ERROR(w->delete_reports_through.Run());
+    RETURN_IF_ERROR(AddCounter(kReportsKept, -rows));
+    RETURN_IF_ERROR(AddCounter(kAuditBytes, -ToSqlInt(freed)));
+    *audit_bytes -= std::min(freed, *audit_bytes);
+    *done = *audit_bytes <= target;
+    return absl::OkStatus();
+  }
+
+  // Brings the audit below its ceiling (to ~97% of it, so that not every
+  // report needs a prune). A no-op without a ceiling.
+  absl::Status PruneToSize() {
+    const uint64_t max = options.audit_max_bytes;
+    if (max == 0) return absl::OkStatus();
+    const uint64_t target = max - max / 32;
+    for (;;) {
+      bool done = false;
+      uint64_t audit_bytes = 0;
+      RETURN_IF_ERROR(committer->Run([&](absl::Time) -> absl::Status {
+        return PruneOldestChunk(target, &done, &audit_bytes);
+      }));
+      audit_bytes_estimate.store(audit_bytes);
+      if (done) return absl::OkStatus();
+    }
+  }
+
+  // audit_pruner's job.
+  void PruneToSizeInBackground() {
+    absl::Status status = PruneToSize();
+    if (status.ok()) return;
+    if (absl::Now() - last_prune_warning < absl::Minutes(1)) return;  // no flood
+    last_prune_warning = absl::Now();
+    LogWarning(absl::StrCat("journal: pruning the audit copy to audit_max_bytes failed: ",
+                            status.ToString()));
+  }
 };
 
-absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path,
+                                                       JournalOptions options) {
   ASSIGN_OR_RETURN(JournalLock lock, JournalLock::Acquire(path));
   ASSIGN_OR_RETURN(SqliteDb write_db, SqliteDb::Open(path, kBusyTimeoutMs));
   RETURN_IF_ERROR(ConfigureJournalConnection(write_db));
@@ -299,15 +480,23 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) 
   RETURN_IF_ERROR(read_db.Exec("PRAGMA query_only=1"));
 
   std::unique_ptr<Journal> journal(new Journal());
-  journal->impl_ =
-      std::make_unique<Impl>(std::move(lock), std::move(write_db), std::move(read_db));
+  journal->impl_ = std::make_unique<Impl>(std::move(lock), options, std::move(write_db),
+                                          std::move(read_db));
   Impl& impl = *journal->impl_;
   ASSIGN_OR_RETURN(impl.w, WriterStatements::Prepare(impl.write_db));
+  ASSIGN_OR_RETURN(int64_t audit_bytes, impl.Counter(kAuditBytes));
+  impl.audit_bytes_estimate.store(FromSqlInt(audit_bytes));
   ASSIGN_OR_RETURN(impl.checkpointer, JournalCheckpointer::Start(path, &impl.write_db));
   GroupCommitter::BatchHooks hooks;
-  hooks.before_commit = [&impl](absl::Time now) { return impl.FlushBatchDeltas(now); };
-  hooks.batch_ended = [&impl] { impl.batch_deltas.clear(); };
+  hooks.before_commit = [&impl](absl::Time now) { return impl.FlushBatch(now); };
+  hooks.batch_ended = [&impl] { impl.EndBatch(); };
   ASSIGN_OR_RETURN(impl.committer, GroupCommitter::Start(&impl.write_db, std::move(hooks)));
+  impl.audit_pruner =
+      JournalBackgroundTask::Start("journal-audit", [&impl] { impl.PruneToSizeInBackground(); });
+  // Over the ceiling already (it was lowered, or the journal predates it).
+  if (options.audit_max_bytes > 0 && FromSqlInt(audit_bytes) > options.audit_max_bytes) {
+    impl.audit_pruner->Poke();
+  }
   return journal;
 }
 
@@ -317,6 +506,7 @@ absl::StatusOr<AcceptResult> Journal::Accept(const hiddify_sync::v1::UsageReport
   // Everything that needs no database is done here, on the caller's thread,
   // to keep the writer's transaction short.
   const std::string payload = report.SerializeAsString();
+  const std::string hash = ReportContentHash(report);
   uint64_t bytes_sum = 0;
   std::vector<std::optional<int64_t>> online(report.usages_size());
   for (int i = 0; i < report.usages_size(); ++i) {
@@ -326,11 +516,21 @@ absl::StatusOr<AcceptResult> Journal::Accept(const hiddify_sync::v1::UsageReport
   }
 
   AcceptResult result;
+  bool rolled_back = false;
   absl::Status status = impl_->committer->Run([&](absl::Time now) -> absl::Status {
-    ASSIGN_OR_RETURN(result, impl_->AcceptInTransaction(report, payload, bytes_sum, online, now));
+    ASSIGN_OR_RETURN(result, impl_->AcceptInTransaction(report, payload, hash, bytes_sum, online,
+                                                        now, &rolled_back));
     return absl::OkStatus();
   });
+  if (rolled_back) {
+    impl_->NoteRollbackRefusal(report.node_id(), report.stream_id(), status.message());
+  }
   if (!status.ok()) return status;
+  const uint64_t max = impl_->options.audit_max_bytes;
+  if (!result.duplicate && max > 0 &&
+      impl_->audit_bytes_estimate.fetch_add(payload.size()) + payload.size() > max) {
+    impl_->audit_pruner->Poke();
+  }
   return result;
 }
 
@@ -480,6 +680,7 @@ absl::StatusOr<JournalStats> Journal::Stats() {
       if (name == kAppliedBytes) stats.bytes_applied_total = value;
       if (name == kOrphanedBytes) stats.orphaned_bytes = value;
       if (name == kReportsKept) stats.reports = value;
+      if (name == kAuditBytes) stats.audit_bytes = value;
     }
     ASSIGN_OR_RETURN(SqliteStatement o, db.Prepare("SELECT count(*) FROM orphans"));
     ASSIGN_OR_RETURN(bool orow, o.Step());
@@ -489,6 +690,11 @@ absl::StatusOr<JournalStats> Journal::Stats() {
   absl::Status status = read();
   (void)db.Exec("COMMIT");
   if (!status.ok()) return status;
+  stats.audit_max_bytes = impl_->options.audit_max_bytes;
+  {
+    std::lock_guard<std::mutex> rollback_lock(impl_->rollback_mu);
+    stats.rollback_refusals = impl_->rollback_refusals;
+  }
   return stats;
 }
 
@@ -526,9 +732,37 @@ absl::Status Journal::PruneReports(absl::Duration age) {
       SqliteStatement& s = impl.w->prune_reports_chunk;
       s.BindInt64(1, cutoff);
       s.BindInt64(2, kPruneChunkRows);
+      int64_t freed = 0;
+      deleted = 0;
+      for (;;) {
+        absl::StatusOr<bool> row = s.Step();
+        if (!row.ok()) {
+          s.Reset();
+          return row.status();
+        }
+        if (!*row) break;
+        ++deleted;
+        freed += s.ColumnInt64(0);
+      }
+      s.Reset();
+      if (deleted > 0) {
+        RETURN_IF_ERROR(impl.AddCounter(kReportsKept, -deleted));
+        RETURN_IF_ERROR(impl.AddCounter(kAuditBytes, -freed));
+      }
+      return absl::OkStatus();
+    }));
+    if (deleted < kPruneChunkRows) break;
+  }
+  RETURN_IF_ERROR(impl_->PruneToSize());
+  for (;;) {
+    int64_t deleted = 0;
+    RETURN_IF_ERROR(impl_->committer->Run([&](absl::Time) -> absl::Status {
+      SqliteStatement& s = impl_->w->prune_hashes_chunk;
+      s.BindInt64(1, cutoff);
+      s.BindInt64(2, ToSqlInt(impl_->options.report_hashes_kept_per_stream));
+      s.BindInt64(3, kPruneChunkRows);
       RETURN_IF_ERROR(s.Run());
-      deleted = impl.write_db.Changes();
-      if (deleted > 0) RETURN_IF_ERROR(impl.AddCounter(kReportsKept, -deleted));
+      deleted = impl_->write_db.Changes();
       return absl::OkStatus();
     }));
     if (deleted < kPruneChunkRows) return absl::OkStatus();

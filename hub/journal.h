@@ -1,7 +1,8 @@
 // The hub's durable journal (embedded SQLite, WAL): per-stream acknowledged
-// seqs, per-user pending byte totals, raw reports for audit, apply intents,
-// orphan counters. Once Accept() returns, the bytes survive a crash.
-// Thread-safe.
+// seqs, per-user pending byte totals, raw reports for audit (bounded by age
+// and size), a content hash of every accepted report (to notice a reporter
+// whose state was rolled back), apply intents, orphan counters. Once Accept()
+// returns, the bytes survive a crash. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -50,27 +51,47 @@ struct StreamState {
 struct JournalStats {
   uint64_t pending_users = 0;
   uint64_t pending_bytes = 0;
-  uint64_t reports = 0;            // raw reports kept
+  uint64_t reports = 0;            // raw reports kept (the audit copy)
+  uint64_t audit_bytes = 0;        // their payload sizes, summed
+  uint64_t audit_max_bytes = 0;    // JournalOptions::audit_max_bytes (0 = age only)
+  uint64_t rollback_refusals = 0;  // reports refused as rolled back, since Open
   absl::Time oldest_pending_at = absl::InfinitePast();
   uint64_t orphaned_bytes = 0;
   uint64_t orphaned_users = 0;
   uint64_t bytes_applied_total = 0;
 };
 
+struct JournalOptions {
+  // Ceiling of the audit copy: the raw reports' payload sizes summed. When an
+  // accepted report takes it over, the oldest reports are deleted in the
+  // background until it is ~3% below. 0 = bounded by age only.
+  uint64_t audit_max_bytes = 0;
+  // Content hashes of accepted reports are pruned with the audit's age limit,
+  // but each stream keeps at least its last this many, whatever their age.
+  uint64_t report_hashes_kept_per_stream = 1000;
+};
+
 class Journal {
  public:
-  // Opens or creates the journal at `path` (WAL, synchronous=FULL). Holds an
-  // exclusive flock on "<path>.lock" while open: a second Journal on the same
-  // path (another hub) gets FailedPrecondition.
-  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& path);
+  // Opens or creates the journal at `path` (WAL, synchronous=FULL), migrating
+  // an older schema. Holds an exclusive flock on "<path>.lock" while open: a
+  // second Journal on the same path (another hub) gets FailedPrecondition.
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& path,
+                                                       JournalOptions options = {});
   ~Journal();
 
   // Records an already validated report durably, in one transaction with
   // other concurrent callers (group commit): stream seq, pending totals,
-  // latest last_online, raw report. A seq <= the stream's acked seq is a
-  // duplicate and changes nothing (also within one batch; only the stream's
-  // duplicates counter moves). A gap (seq > acked + 1) is accepted. A new
-  // stream_id starts at acked seq 0. Usages with 0 bytes create no pending row.
+  // latest last_online, raw report, content hash. A seq <= the stream's acked
+  // seq is a duplicate and changes nothing (also within one batch; only the
+  // stream's duplicates counter moves) -- unless the hash kept for that seq
+  // differs: then the reporter's state was rolled back (VM snapshot, backup
+  // restore) and is reusing seqs for new traffic; the report is refused with
+  // AlreadyExists (nothing changes; logged once per stream, counted in
+  // Stats().rollback_refusals) and the reporter must start a new stream. A
+  // seq whose hash is no longer kept is a plain duplicate. A gap (seq >
+  // acked + 1) is accepted. A new stream_id starts at acked seq 0. Usages
+  // with 0 bytes create no pending row.
   // Blocks until committed (fsynced): an OK result is durable.
   absl::StatusOr<AcceptResult> Accept(const hiddify_sync::v1::UsageReport& report);
 
@@ -95,7 +116,10 @@ class Journal {
 
   absl::StatusOr<JournalStats> Stats();
   absl::StatusOr<std::vector<StreamState>> Streams();
-  // Deletes raw audit reports older than `age` (in small batches between ingest).
+  // Deletes raw audit reports older than `age`, then the oldest while the
+  // audit copy is over audit_max_bytes, and content hashes older than `age`
+  // (except each stream's last report_hashes_kept_per_stream). In small batches
+  // between ingest; pending bytes are never touched.
   absl::Status PruneReports(absl::Duration age);
 
  private:

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS pending(
   first_pending_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- Raw reports, for audit (pruned by age).
+-- Raw reports, for audit (pruned by age, and oldest first by size).
 CREATE TABLE IF NOT EXISTS reports(
   id INTEGER PRIMARY KEY,
   node_id TEXT NOT NULL,
@@ -45,6 +45,18 @@ CREATE TABLE IF NOT EXISTS reports(
   received_at INTEGER NOT NULL,
   payload BLOB NOT NULL
 );
+
+-- What each accepted report contained (ReportContentHash), to tell a resend
+-- from a rolled-back reporter reusing the seq. Pruned by age, never below the
+-- last few of each stream; outlives the audit rows (small).
+CREATE TABLE IF NOT EXISTS report_hashes(
+  node_id TEXT NOT NULL,
+  stream_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  PRIMARY KEY(node_id, stream_id, seq)
+) WITHOUT ROWID;
 
 -- At most one open PATCH intent per user (ARCHITECTURE.md "Exactly once" 4).
 CREATE TABLE IF NOT EXISTS intents(
@@ -63,7 +75,8 @@ CREATE TABLE IF NOT EXISTS orphans(
   last_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- Running totals: applied_bytes, orphaned_bytes, reports_kept.
+-- Running totals: applied_bytes, orphaned_bytes, reports_kept, audit_bytes
+-- (sum of the kept reports' payload sizes).
 CREATE TABLE IF NOT EXISTS counters(
   name TEXT PRIMARY KEY,
   value INTEGER NOT NULL
@@ -88,23 +101,43 @@ absl::Status ConfigureJournalConnection(SqliteDb& db) {
 
 absl::Status CreateJournalSchema(SqliteDb& db) {
   RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-  absl::Status status = db.Exec(kSchema);
-  if (status.ok()) {
-    status = db.Exec(absl::StrCat("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '",
+  auto create = [&db]() -> absl::Status {
+    // Tables added by later versions are created here too (IF NOT EXISTS),
+    // so a migration only fills in what older versions did not keep.
+    RETURN_IF_ERROR(db.Exec(kSchema));
+    ASSIGN_OR_RETURN(SqliteStatement select,
+                     db.Prepare("SELECT value FROM meta WHERE key = 'schema_version'"));
+    ASSIGN_OR_RETURN(bool found, select.Step());
+    if (!found) {  // a new journal
+      return db.Exec(absl::StrCat("INSERT INTO meta(key, value) VALUES('schema_version', '",
                                   kJournalSchemaVersion, "')"));
-  }
-  if (status.ok()) {
-    auto version = db.QueryText("SELECT value FROM meta WHERE key = 'schema_version'");
+    }
+    const std::string version = select.ColumnText(0);
+    select.Reset();
     int parsed = 0;
-    if (!version.ok()) {
-      status = version.status();
-    } else if (!absl::SimpleAtoi(*version, &parsed) || parsed > kJournalSchemaVersion) {
-      status = absl::FailedPreconditionError(absl::StrCat(
-          "journal: schema version '", *version, "' is newer than this hub understands (",
+    if (!absl::SimpleAtoi(version, &parsed) || parsed < 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("journal: schema version '", version, "' is not a version number"));
+    }
+    if (parsed > kJournalSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "journal: schema version '", version, "' is newer than this hub understands (",
           kJournalSchemaVersion, ")"));
     }
-  }
-  if (!status.ok()) {
+    if (parsed < 2) {
+      // Version 1 kept no payload-size total: count what the audit holds now.
+      // (Its reports have no content hash; a resend of them is a plain duplicate.)
+      RETURN_IF_ERROR(db.Exec(
+          "INSERT OR REPLACE INTO counters(name, value) "
+          "SELECT 'audit_bytes', coalesce(sum(length(payload)), 0) FROM reports"));
+    }
+    if (parsed < kJournalSchemaVersion) {
+      return db.Exec(absl::StrCat("UPDATE meta SET value = '", kJournalSchemaVersion,
+                                  "' WHERE key = 'schema_version'"));
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status status = create(); !status.ok()) {
     (void)db.Exec("ROLLBACK");
     return status;
   }

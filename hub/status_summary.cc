@@ -96,7 +96,15 @@ void PrintHubStatus(const HubStatus& s, const HubVerdict& verdict, absl::Time no
   if (s.pending_users() > 0 && IsSet(s.oldest_pending_at())) {
     out << ", oldest " << Age(s.oldest_pending_at(), now);
   }
-  out << "\n  raw reports:    " << s.journal_reports() << "\n";
+  out << "\n  raw reports:    " << s.journal_reports() << " kept for audit, " << Bytes(s.audit_bytes());
+  if (s.audit_max_bytes() == 0) {
+    out << ", no size limit (pruned by age only)\n";
+  } else {
+    out << " of at most " << Bytes(s.audit_max_bytes()) << " (oldest pruned first)\n";
+  }
+  out << "  rolled back:    " << s.rollback_refusals()
+      << " reports refused since start (a reporter's state was rolled back; it starts a new "
+         "stream)\n";
   out << "  orphaned:       " << s.orphaned_users() << " users, " << Bytes(s.orphaned_bytes())
       << " (users the parent does not know)\n";
 

@@ -93,8 +93,11 @@ grpc::ServerUnaryReactor* SyncHubService::ReportUsage(grpc::CallbackServerContex
   const bool queued = deps_.pool->Submit([this, reactor, request, response, node_id = *node] {
     absl::StatusOr<AcceptResult> result = deps_.journal->Accept(*request);
     if (!result.ok()) {
-      LogError(absl::StrCat("journal: accepting a report of node ", node_id, " failed: ",
-                            result.status().ToString()));
+      // AlreadyExists: a rolled-back reporter, refused on purpose (the journal logs it once).
+      if (!absl::IsAlreadyExists(result.status())) {
+        LogError(absl::StrCat("journal: accepting a report of node ", node_id, " failed: ",
+                              result.status().ToString()));
+      }
       reactor->Finish(ToGrpcStatus(result.status()));
       return;
     }

@@ -248,6 +248,22 @@ TEST_F(HubConfigTest, LoadsFromAFile) {
   EXPECT_EQ(config->source, path);
 }
 
+TEST_F(HubConfigTest, JournalAuditMaxBytesDefaultsTo1GiBAndZeroMeansAgeOnly) {
+  auto config = ParseHubConfig(Minimal(), "hub.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->audit_max_bytes, uint64_t{1} << 30);
+  config = ParseHubConfig(absl::StrCat(Minimal(), "[journal]\naudit_max_bytes = 0\n"), "hub.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->audit_max_bytes, 0u);
+  config = ParseHubConfig(absl::StrCat(Minimal(), "[journal]\naudit_max_bytes = 5368709120\n"),
+                          "hub.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->audit_max_bytes, uint64_t{5} << 30);
+  config = ParseHubConfig(absl::StrCat(Minimal(), "[journal]\naudit_max_bytes = -1\n"), "hub.toml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Message(config.status()), HasSubstr("hub.toml: journal.audit_max_bytes: must be between"));
+}
+
 TEST(HubConfigHelpersTest, LoopbackHosts) {
   EXPECT_TRUE(IsLoopbackHost("127.0.0.1"));
   EXPECT_TRUE(IsLoopbackHost("127.1.2.3"));

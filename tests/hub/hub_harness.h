@@ -36,6 +36,7 @@ struct HubSetup {
   std::string parent_timeout = "3s";
   std::string log_level = "info";
   std::string extra_toml = "";  // appended verbatim
+  std::string journal_toml = "";  // appended verbatim inside [journal]
   std::string metrics_listen = "";  // [metrics] listen; "" = off (the default port may be taken)
 };
 

@@ -160,6 +160,9 @@ TEST(HubStatusMetricsTest, EveryStatusFigureBecomesASample) {
   s.set_apply_errors(6);
   s.set_orphaned_bytes(77);
   s.set_roster_watchers(5);
+  s.set_audit_bytes(4200);
+  s.set_audit_max_bytes(8000);
+  s.set_rollback_refusals(2);
   auto* node = s.add_nodes();
   node->set_node_id("de-1");
   node->set_bytes_accepted(99);
@@ -183,6 +186,9 @@ TEST(HubStatusMetricsTest, EveryStatusFigureBecomesASample) {
   EXPECT_EQ(seen["hsync_hub_apply_errors_total"], 6);
   EXPECT_EQ(seen["hsync_hub_orphaned_bytes_total"], 77);
   EXPECT_EQ(seen["hsync_hub_roster_watchers"], 5);
+  EXPECT_EQ(seen["hsync_hub_journal_audit_bytes"], 4200);
+  EXPECT_EQ(seen["hsync_hub_journal_audit_max_bytes"], 8000);
+  EXPECT_EQ(seen["hsync_hub_rollback_refusals_total"], 2);
   EXPECT_EQ(seen["hsync_hub_node_bytes_total/node=de-1"], 99);
   EXPECT_EQ(seen["hsync_hub_node_roster_stream_open/node=de-1"], 1);
 }

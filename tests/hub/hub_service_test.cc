@@ -5,6 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
 #include "tests/hub/grpc_probes.h"
@@ -193,6 +197,8 @@ TEST_F(HubServiceTest, StatusListsConfiguredNodesAndTheHubsVersion) {
   EXPECT_FALSE(status->version().empty());
   EXPECT_TRUE(status->has_started_at());
   EXPECT_EQ(status->roster_version(), 0u);  // never read the parent
+  EXPECT_EQ(status->audit_max_bytes(), uint64_t{1} << 30);  // [journal] audit_max_bytes default
+  EXPECT_EQ(status->rollback_refusals(), 0u);
 }
 
 TEST_F(HubServiceTest, StatusAndRosterNeedAValidTokenWhenOneIsGiven) {
@@ -263,6 +269,156 @@ TEST_F(HubServiceTest, ReflectionListsAndDescribesTheServiceLikeGrpcurl) {
   const google::protobuf::Descriptor* status = pool.FindMessageTypeByName("hiddify_sync.v1.HubStatus");
   ASSERT_NE(status, nullptr);
   EXPECT_NE(status->FindFieldByName("pending_bytes"), nullptr);
+}
+
+// A hub of its own (restarted, and its node figures must not mix with the suite's).
+class HubJournalGuardsTest : public ::testing::Test {
+ protected:
+  void Start(HubSetup setup) {
+    setup.node_tokens = MakeNodeTokens(1);
+    bearer_ = absl::StrCat("Bearer ", setup.node_tokens.at("node-0"));
+    auto hub = HubProcess::Start(setup);
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    hub_ = *std::move(hub);
+  }
+
+  // `users` users with 1000, 1001, ... bytes; no collected_at, so the same
+  // arguments give the same report.
+  static UsageReport Report(uint64_t stream, uint64_t seq, int users) {
+    UsageReport report;
+    report.set_node_id("node-0");
+    report.set_stream_id(stream);
+    report.set_seq(seq);
+    for (int i = 0; i < users; ++i) {
+      auto* usage = report.add_usages();
+      usage->set_uuid(TestUserUuid(i, 0x6b));
+      usage->set_bytes(1000 + i);
+    }
+    return report;
+  }
+
+  grpc::Status Send(const UsageReport& report, ReportAck* ack) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", bearer_);
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    return hub_->Stub()->ReportUsage(&context, report, ack);
+  }
+
+  HubStatus MustStatus() {
+    absl::StatusOr<HubStatus> status = hub_->Status();
+    EXPECT_TRUE(status.ok()) << status.status();
+    return status.ok() ? *status : HubStatus();
+  }
+
+  // What `hiddify-sync-hub status` prints for this hub.
+  std::string StatusCommandOutput() {
+    const std::string out = absl::StrCat(hub_->dir(), "/status.out");
+    std::remove(out.c_str());
+    auto run = hsync::testing::ChildProcess::Spawn(
+        {hsync::testing::BuiltBinary("hiddify-sync-hub"), "status", "--config",
+         hub_->config_path()},
+        out);
+    EXPECT_TRUE(run.ok()) << run.status();
+    if (!run.ok()) return "";
+    absl::StatusOr<int> code = run->Wait(absl::Seconds(20));
+    EXPECT_TRUE(code.ok() && *code != 2) << code.status();  // 1 = degraded (no parent) is fine
+    std::ifstream in(out);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  static size_t Count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  }
+
+  std::string bearer_;
+  std::unique_ptr<HubProcess> hub_;
+};
+
+TEST_F(HubJournalGuardsTest, ARolledBackReporterIsRefusedWithAlreadyExistsAlsoAfterARestart) {
+  Start(HubSetup());
+  const UsageReport first = Report(21, 1, 3), second = Report(21, 2, 3);
+  ReportAck ack;
+  ASSERT_TRUE(Send(first, &ack).ok());
+  ASSERT_TRUE(Send(second, &ack).ok());
+  ASSERT_TRUE(Send(second, &ack).ok());  // an honest resend
+  EXPECT_EQ(ack.acked_seq(), 2u);
+
+  // Restored from a snapshot taken after seq 1: seq 2 again, new traffic.
+  UsageReport rolled_back = second;
+  rolled_back.mutable_usages(0)->set_bytes(777'777);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    grpc::Status refused = Send(rolled_back, &ack);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS) << refused.error_message();
+    EXPECT_EQ(refused.error_message(),
+              "stream 21 seq 2 was accepted before with a different payload: this reporter's "
+              "state was rolled back (snapshot or restore); it must start a new stream");
+  }
+  const uint64_t two_reports = 2 * (1000 + 1001 + 1002);
+  HubStatus status = MustStatus();
+  EXPECT_EQ(status.rollback_refusals(), 2u);
+  EXPECT_EQ(status.pending_bytes(), two_reports);  // nothing of it journaled
+  ASSERT_EQ(status.nodes_size(), 1);
+  EXPECT_EQ(status.nodes(0).reports_accepted(), 2u);
+  EXPECT_EQ(status.nodes(0).duplicates(), 1u);  // the honest resend only
+  // One warning for the stream, not one per refusal, and no error.
+  const std::string log = hub_->ReadLog();
+  EXPECT_EQ(Count(log, "was accepted before with a different payload"), 1u) << log;
+  EXPECT_EQ(Count(log, "accepting a report of node"), 0u) << log;
+  EXPECT_THAT(StatusCommandOutput(), HasSubstr("rolled back:    2 reports refused since start"));
+
+  // The hashes are durable: a restarted hub still tells the two apart.
+  ASSERT_TRUE(hub_->Terminate().ok());
+  ASSERT_TRUE(hub_->Restart().ok());
+  EXPECT_EQ(Send(rolled_back, &ack).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  ASSERT_TRUE(Send(second, &ack).ok());
+  EXPECT_EQ(ack.acked_seq(), 2u);
+  status = MustStatus();
+  EXPECT_EQ(status.rollback_refusals(), 1u);  // since this start
+  EXPECT_EQ(status.pending_bytes(), two_reports);
+
+  // What the reporter does next: a new stream; its bytes count.
+  UsageReport fresh = rolled_back;
+  fresh.set_stream_id(22);
+  fresh.set_seq(1);
+  ASSERT_TRUE(Send(fresh, &ack).ok());
+  EXPECT_EQ(ack.acked_seq(), 1u);
+  EXPECT_EQ(MustStatus().pending_bytes(), two_reports + 777'777 + 1001 + 1002);
+}
+
+TEST_F(HubJournalGuardsTest, TheAuditStaysUnderAuditMaxBytesAndStatusShowsIt) {
+  HubSetup setup;
+  constexpr uint64_t kMax = 20'000;
+  setup.journal_toml = absl::StrCat("audit_max_bytes = ", kMax, "\n");
+  Start(setup);
+  const uint64_t report_bytes = Report(31, 1, 50).ByteSizeLong();
+  ASSERT_GT(30 * report_bytes, 3 * kMax);
+  ReportAck ack;
+  for (uint64_t seq = 1; seq <= 30; ++seq) ASSERT_TRUE(Send(Report(31, seq, 50), &ack).ok());
+
+  // Pruned in the background; wait for it (only to bound a hang).
+  HubStatus status;
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(30); absl::Now() < deadline;) {
+    status = MustStatus();
+    if (status.audit_bytes() <= kMax) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(status.audit_max_bytes(), kMax);
+  EXPECT_LE(status.audit_bytes(), kMax);
+  EXPECT_GT(status.audit_reports(), 0u);
+  EXPECT_LT(status.audit_reports(), 30u);
+  EXPECT_EQ(status.audit_bytes(), status.audit_reports() * report_bytes);
+  EXPECT_EQ(status.journal_reports(), status.audit_reports());
+  EXPECT_THAT(StatusCommandOutput(),
+              HasSubstr(absl::StrCat("raw reports:    ", status.audit_reports(), " kept for audit, ",
+                                     status.audit_bytes(), " B of at most 20000 B")));
+  // Every report's usage is still pending: pruning is about the audit copy only.
+  uint64_t per_report = 0;
+  for (int i = 0; i < 50; ++i) per_report += 1000 + i;
+  EXPECT_EQ(status.pending_bytes(), 30 * per_report);
 }
 
 }  // namespace

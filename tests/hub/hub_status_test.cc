@@ -26,6 +26,9 @@ HubStatusInputs Inputs() {
   in.journal.orphaned_bytes = 77;
   in.journal.orphaned_users = 1;
   in.journal.bytes_applied_total = 123456;
+  in.journal.audit_bytes = 4200;
+  in.journal.audit_max_bytes = 8000;
+  in.journal.rollback_refusals = 2;
   // node "a": two streams, the second is the newer one.
   in.streams.push_back({.node_id = "a", .stream_id = 11, .last_seq = 9, .reports = 9,
                         .duplicates = 1, .bytes = 900, .last_report_at = kT0 + absl::Seconds(1)});
@@ -71,6 +74,10 @@ TEST(HubStatusTest, FillsEveryField) {
   EXPECT_EQ(status.roster_watchers(), 2u);
   EXPECT_EQ(status.orphaned_bytes(), 77u);
   EXPECT_EQ(status.orphaned_users(), 1u);
+  EXPECT_EQ(status.audit_reports(), 42u);
+  EXPECT_EQ(status.audit_bytes(), 4200u);
+  EXPECT_EQ(status.audit_max_bytes(), 8000u);
+  EXPECT_EQ(status.rollback_refusals(), 2u);
 }
 
 TEST(HubStatusTest, OneNodeEntryPerConfiguredJournaledOrLiveNode) {

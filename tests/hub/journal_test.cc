@@ -87,12 +87,15 @@ TEST_F(JournalTest, ZeroByteUsagesCreateNoPendingRow) {
 
 TEST_F(JournalTest, DuplicateSeqIsAckedAndChangesNothing) {
   const std::string a = TestUuid(1);
-  MustAccept(MakeReport("n", 5, 1, {{a, 10}}));
-  MustAccept(MakeReport("n", 5, 2, {{a, 20}}));
-  AcceptResult dup = MustAccept(MakeReport("n", 5, 2, {{a, 20}}));
+  const auto first = MakeReport("n", 5, 1, {{a, 10}});
+  const auto second = MakeReport("n", 5, 2, {{a, 20}});
+  MustAccept(first);
+  MustAccept(second);
+  // Resends, as a reporter makes them: the same report again.
+  AcceptResult dup = MustAccept(second);
   EXPECT_TRUE(dup.duplicate);
   EXPECT_EQ(dup.acked_seq, 2u);
-  dup = MustAccept(MakeReport("n", 5, 1, {{a, 999}}));
+  dup = MustAccept(first);
   EXPECT_TRUE(dup.duplicate);
   EXPECT_EQ(dup.acked_seq, 2u);
   EXPECT_EQ(PendingMap()[a], 30u);
@@ -107,6 +110,7 @@ TEST_F(JournalTest, DuplicateSeqIsAckedAndChangesNothing) {
   EXPECT_EQ((*streams)[0].reports, 2u);
   EXPECT_EQ((*streams)[0].duplicates, 2u);
   EXPECT_EQ((*streams)[0].bytes, 30u);
+  EXPECT_EQ(stats->rollback_refusals, 0u);
 }
 
 TEST_F(JournalTest, SameNodeDifferentStreamsAndNodesAreIndependent) {
@@ -311,7 +315,8 @@ TEST_F(JournalTest, MarkOrphanedMovesBytesToOrphanCounters) {
 
 TEST_F(JournalTest, EverythingSurvivesReopen) {
   const std::string a = TestUuid(1), b = TestUuid(2);
-  MustAccept(MakeReport("n", 42, 7, {{a, 10}, {b, 20}}));
+  const auto report = MakeReport("n", 42, 7, {{a, 10}, {b, 20}});
+  MustAccept(report);
   ASSERT_TRUE(journal_->RecordIntent({a, 1, 11, 10, absl::Now()}).ok());
   ASSERT_TRUE(journal_->MarkOrphaned(b, 20).ok());
   Reopen();
@@ -320,7 +325,7 @@ TEST_F(JournalTest, EverythingSurvivesReopen) {
   ASSERT_TRUE(intents.ok());
   ASSERT_EQ(intents->size(), 1u);
   EXPECT_EQ((*intents)[0].value_written, 11u);
-  AcceptResult r = MustAccept(MakeReport("n", 42, 7, {{a, 10}}));
+  AcceptResult r = MustAccept(report);
   EXPECT_TRUE(r.duplicate);
   EXPECT_EQ(r.acked_seq, 7u);
   auto stats = journal_->Stats();
@@ -330,7 +335,11 @@ TEST_F(JournalTest, EverythingSurvivesReopen) {
 }
 
 TEST_F(JournalTest, PruneReportsDropsOldAuditRowsOnly) {
-  for (uint64_t seq = 1; seq <= 5; ++seq) MustAccept(MakeReport("n", 1, seq, {{TestUuid(1), 1}}));
+  std::vector<hiddify_sync::v1::UsageReport> sent;
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    sent.push_back(MakeReport("n", 1, seq, {{TestUuid(1), 1}}));
+    MustAccept(sent.back());
+  }
   ASSERT_TRUE(journal_->PruneReports(absl::Hours(1)).ok());
   auto stats = journal_->Stats();
   ASSERT_TRUE(stats.ok());
@@ -339,9 +348,10 @@ TEST_F(JournalTest, PruneReportsDropsOldAuditRowsOnly) {
   stats = journal_->Stats();
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->reports, 0u);
+  EXPECT_EQ(stats->audit_bytes, 0u);
   EXPECT_EQ(stats->pending_bytes, 5u);  // pending totals are not audit data
   // Dedup does not depend on the audit rows.
-  EXPECT_TRUE(MustAccept(MakeReport("n", 1, 5, {{TestUuid(1), 1}})).duplicate);
+  EXPECT_TRUE(MustAccept(sent.back()).duplicate);
 }
 
 TEST_F(JournalTest, ASecondOpenOfTheSameJournalIsRefused) {
@@ -371,7 +381,9 @@ hiddify_sync::v1::UsageReport CrashReport(uint64_t stream, uint64_t seq) {
   for (uint64_t u = 0; u < 200; ++u) {
     deltas.push_back({TestUuid((seq * 7 + stream * 13 + u) % 500), seq * 1000 + u});
   }
-  return MakeReport("crash-node", stream, seq, deltas);
+  auto report = MakeReport("crash-node", stream, seq, deltas);
+  *report.mutable_collected_at() = ToProtoTimestamp(absl::FromUnixSeconds(1'700'000'000 + seq));
+  return report;
 }
 
 TEST_F(JournalTest, AcknowledgedReportsSurviveSigkillOfTheWritingProcess) {
@@ -425,12 +437,14 @@ TEST_F(JournalTest, AcknowledgedReportsSurviveSigkillOfTheWritingProcess) {
   // reports the journal holds: nothing half-written, nothing lost.
   std::map<std::string, uint64_t> expected;
   uint64_t reports = 0;
+  uint64_t audit_bytes = 0;
   for (const StreamState& st : *streams) {
     EXPECT_GE(st.last_seq, acked[st.stream_id]) << "stream " << st.stream_id;
     EXPECT_EQ(st.reports, st.last_seq);
     reports += st.reports;
     for (uint64_t seq = 1; seq <= st.last_seq; ++seq) {
       const auto report = CrashReport(st.stream_id, seq);
+      audit_bytes += report.ByteSizeLong();
       for (const auto& u : report.usages()) expected[u.uuid()] += u.bytes();
     }
   }
@@ -438,6 +452,7 @@ TEST_F(JournalTest, AcknowledgedReportsSurviveSigkillOfTheWritingProcess) {
   auto stats = journal_->Stats();
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->reports, reports);
+  EXPECT_EQ(stats->audit_bytes, audit_bytes);
   // And the reopened journal keeps deduplicating.
   EXPECT_TRUE(MustAccept(CrashReport(1, acked[1])).duplicate);
 }
