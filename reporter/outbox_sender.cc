@@ -200,9 +200,25 @@ absl::StatusOr<bool> OutboxSender::ProcessAck(MariaDbConnection& conn, const Out
   std::optional<StreamRestart> restart;
   if (row.stream_id == progress.stream_id) {
     ASSIGN_OR_RETURN(StreamState meta, store_->LockMeta(conn));
-    // The hub holds seqs this state never assigned: it is ahead of us.
+    // The hub holds seqs this state never assigned: it is ahead of us. The
+    // reports still in the outbox were written before the rollback point or
+    // after it: each goes to the hub once more in this stream, and the hub
+    // tells which it holds as they are (acknowledged, deleted here) and
+    // which not (ALREADY_EXISTS: moved into a new stream). Once none is
+    // left, a new stream starts, so no later report reuses a seq the hub
+    // already holds. Restarting at once would count a report the lost
+    // timeline had delivered twice.
     if (meta.stream_id == row.stream_id && acked_seq + 1 > meta.next_seq) {
-      ASSIGN_OR_RETURN(restart, store_->RestartStream(conn));
+      ASSIGN_OR_RETURN(const uint64_t rows_left, store_->OutboxRows(conn));
+      if (rows_left == 0) {
+        ASSIGN_OR_RETURN(restart, store_->RestartStream(conn));
+      } else if (!hub_ahead_logged_) {
+        hub_ahead_logged_ = true;
+        LogWarning(absl::StrCat("outbox: the hub acknowledged seq ", acked_seq, " of stream ",
+                                row.stream_id, ", above the highest seq this reporter assigned "
+                                "in it (its state was rolled back?); resending the ", rows_left,
+                                " reports left so the hub can tell which it already holds"));
+      }
     }
   }
   RETURN_IF_ERROR(tx.Commit());
@@ -233,6 +249,7 @@ absl::Status OutboxSender::RestartAfterRefusal(MariaDbConnection& conn, const Ou
 }
 
 void OutboxSender::Restarted(const StreamRestart& restart, const std::string& why) {
+  hub_ahead_logged_ = false;
   LogWarning(absl::StrCat(
       "outbox: the hub is ahead of this reporter's state (", why,
       "): the state was rolled back (VM snapshot or backup restore?). New stream ",

@@ -91,6 +91,7 @@ class OutboxSender {
   std::thread thread_;
 
   bool last_rejected_ = false;  // the last failure was INVALID_ARGUMENT
+  bool hub_ahead_logged_ = false;  // "hub ahead, resending" said for this stream
   std::string last_logged_error_;
   absl::Time last_logged_at_ = absl::InfinitePast();
 };
