@@ -9,7 +9,7 @@
 //   insecure_parent_tls = false        true = do not verify the parent panel's certificate (warned)
 //   operator_socket = "/run/hiddify-sync/hub.sock"
 //                                      unix socket for operators (status, grpcurl), mode 0600 in a
-//                                      0700 dir; calls on it need no token ("" = off)
+//                                      0700 dir; GetStatus/GetRoster there need no token ("" = off)
 //   [tls]                              required unless plaintext = true
 //     cert_file, key_file              PEM server certificate chain and private key
 //     client_ca_file = ""              PEM CA(s) that sign reporters' client certificates
