@@ -110,6 +110,7 @@ chmod 600 "$DEMO_DIR/parent-api-key"
 {
   echo "listen = \"127.0.0.1:$HUB_PORT\""
   echo "plaintext = true   # demo on loopback only; real setups use [tls]"
+  echo "operator_socket = \"$DEMO_DIR/hub.sock\"   # \`status\` asks here (no token needed)"
   echo "[parent]"
   echo "url = \"$PARENT/demo-admin-path\""
   echo "api_key_file = \"$DEMO_DIR/parent-api-key\""

@@ -26,7 +26,7 @@ std::string PeerAddress(std::string_view peer) {
 }
 
 bool AuthRateLimiter::Blocked(std::string_view grpc_peer, absl::Time now) {
-  if (IsLoopbackPeer(grpc_peer)) return false;
+  if (IsUnixSocketPeer(grpc_peer)) return false;
   absl::MutexLock lock(&mu_);
   auto it = peers_.find(PeerAddress(grpc_peer));
   if (it == peers_.end() || now >= it->second.blocked_until) return false;
@@ -37,7 +37,7 @@ bool AuthRateLimiter::Blocked(std::string_view grpc_peer, absl::Time now) {
 void AuthRateLimiter::RecordFailure(std::string_view grpc_peer, absl::Time now) {
   absl::MutexLock lock(&mu_);
   ++failures_;
-  if (IsLoopbackPeer(grpc_peer)) return;
+  if (IsUnixSocketPeer(grpc_peer)) return;
   if (peers_.size() >= limits_.max_tracked_peers) DropStale(now);
   if (peers_.size() >= limits_.max_tracked_peers) return;  // under a flood: counting stops, nothing grows
   PeerState& state = peers_[PeerAddress(grpc_peer)];

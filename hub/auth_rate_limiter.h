@@ -1,11 +1,12 @@
 // Slows down token guessing: counts failed node authentications per peer
 // address (the IP, without the port) and, after `max_failures` failures
 // within `window`, refuses every call from that address for `cool_down`
-// without looking at its token (the hub answers RESOURCE_EXHAUSTED). Calls
-// from this host (loopback, unix socket) are never blocked: whoever is local
-// can read the config anyway, and local tools (status, tests) must keep
-// working. A success does not reset the count, so a valid token cannot be
-// used to keep guessing. Thread-safe; memory is bounded (at most
+// without looking at its token (the hub answers RESOURCE_EXHAUSTED). Loopback
+// addresses are counted like any other: a local TCP forwarder (haproxy in
+// front of port 443) makes the whole internet arrive from 127.0.0.1. Only
+// calls over a unix socket (peer "unix:", the hub's root-only operator
+// socket) are never counted or blocked. A success does not reset the count,
+// so a valid token cannot be used to keep guessing. Thread-safe; memory is bounded (at most
 // `max_tracked_peers` addresses, stale ones dropped first).
 #pragma once
 

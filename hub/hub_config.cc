@@ -61,6 +61,23 @@ void ReadListen(ConfigReader& reader, HubConfig& config) {
   }
 }
 
+void ReadOperatorSocket(ConfigReader& reader, HubConfig& config) {
+  config.operator_socket = reader.GetString("operator_socket", config.operator_socket);
+  const std::string& path = config.operator_socket;
+  if (path.empty()) return;  // off
+  // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
+  constexpr size_t kMaxSocketPath = 107;
+  if (path.front() != '/') {
+    reader.AddError("operator_socket", absl::StrCat("must be an absolute path or \"\" (off), got \"",
+                                                    path, "\""));
+  } else if (path.size() > kMaxSocketPath) {
+    reader.AddError("operator_socket", absl::StrCat("path is ", path.size(), " bytes long; a unix "
+                                                    "socket path may have at most ", kMaxSocketPath));
+  } else if (path.back() == '/') {
+    reader.AddError("operator_socket", "must name the socket file, not a directory");
+  }
+}
+
 void ReadTls(ConfigReader& reader, HubConfig& config) {
   HubTlsConfig& tls = config.tls;
   tls.cert_file = reader.GetString("tls.cert_file", "");
@@ -207,6 +224,7 @@ absl::StatusOr<HubConfig> ReadConfig(ConfigReader reader) {
   const std::string level = reader.GetEnum("log_level", "info", {"debug", "info", "warning", "error"});
   ParseLogLevel(level, &config.log_level);
   ReadListen(reader, config);
+  ReadOperatorSocket(reader, config);
   ReadTls(reader, config);
   ReadParent(reader, config);
   ReadJournalApplyRoster(reader, config);

@@ -7,6 +7,9 @@
 //   listen = "0.0.0.0:7443"            gRPC address, "host:port" or "[v6]:port" (port 0 = any free)
 //   plaintext = false                  true = no TLS; only for loopback or tests (warned otherwise)
 //   insecure_parent_tls = false        true = do not verify the parent panel's certificate (warned)
+//   operator_socket = "/run/hiddify-sync/hub.sock"
+//                                      unix socket for operators (status, grpcurl), mode 0600 in a
+//                                      0700 dir; GetStatus/GetRoster there need no token ("" = off)
 //   [tls]                              required unless plaintext = true
 //     cert_file, key_file              PEM server certificate chain and private key
 //     client_ca_file = ""              PEM CA(s) that sign reporters' client certificates
@@ -47,6 +50,7 @@
 namespace hsync::hub {
 
 inline constexpr char kDefaultHubConfigPath[] = "/etc/hiddify-sync/hub.toml";
+inline constexpr char kDefaultOperatorSocket[] = "/run/hiddify-sync/hub.sock";
 
 struct HubTlsConfig {
   std::string cert_file;
@@ -60,6 +64,8 @@ struct HubConfig {
   LogLevel log_level = LogLevel::kInfo;
   std::string listen = "0.0.0.0:7443";
   bool plaintext = false;
+  // Absolute path of the operator unix socket; "" = none.
+  std::string operator_socket = kDefaultOperatorSocket;
   HubTlsConfig tls;
   // base_url, api_key (read from api_key_file), TLS and timeouts.
   ParentClientOptions parent;

@@ -18,6 +18,7 @@
 #include "hub/hub_status.h"
 #include "hub/journal.h"
 #include "hub/node_auth.h"
+#include "hub/operator_socket.h"
 #include "hub/parent_client.h"
 #include "hub/roster_poller.h"
 #include "hub/roster_store.h"
@@ -153,6 +154,13 @@ absl::Status HubServer::StartServer(const HubConfig& config) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, credentials, &port_);
+  // The operator socket: plaintext (nothing leaves the host), the same
+  // services; root-only by its file mode.
+  if (!config.operator_socket.empty()) {
+    RETURN_IF_ERROR(PrepareOperatorSocket(config.operator_socket));
+    builder.AddListeningPort(absl::StrCat("unix:", config.operator_socket),
+                             grpc::InsecureServerCredentials());
+  }
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   // A second hub on the same port must fail, not share it.
@@ -166,8 +174,23 @@ absl::Status HubServer::StartServer(const HubConfig& config) {
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen,
-                                               " (address in use or not available?)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen, " (address in use or not available?)",
+                     config.operator_socket.empty()
+                         ? ""
+                         : absl::StrCat(" or on the operator socket ", config.operator_socket)));
+  }
+  if (!config.operator_socket.empty()) {
+    // Fails when the socket is not there (the server did not bind it).
+    absl::StatusOr<ino_t> inode = RestrictOperatorSocket(config.operator_socket);
+    if (!inode.ok()) {
+      server_->Shutdown();
+      server_->Wait();
+      server_.reset();
+      return inode.status();
+    }
+    operator_socket_ = config.operator_socket;
+    operator_socket_inode_ = *inode;
   }
   // The journal is open: we can take reports. The parent's state shows in GetStatus.
   server_->GetHealthCheckService()->SetServingStatus(true);
@@ -191,6 +214,7 @@ void HubServer::Shutdown(absl::Duration grace) {
   if (poller_ != nullptr) poller_->Stop();
   if (applier_ != nullptr) applier_->Stop();
   server_.reset();
+  if (!operator_socket_.empty()) RemoveOperatorSocket(operator_socket_, operator_socket_inode_);
   journal_.reset();
 }
 

@@ -1,10 +1,13 @@
 // The whole hub in one object: opens the journal, starts the gRPC server
-// (SyncHub, grpc.health.v1.Health, server reflection), the applier and the
-// roster poller, and stops them in the safe order. main() and in-process tests
+// (SyncHub, grpc.health.v1.Health, server reflection) on the TCP listen
+// address and, when configured, on the root-only operator unix socket
+// (operator_socket.h), the applier and the roster poller, and stops them in
+// the safe order. main() and in-process tests
 // use it the same way.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <sys/types.h>
 
 #include <map>
 #include <memory>
@@ -84,6 +87,8 @@ class HubServer {
   std::unique_ptr<HubInstruments> instruments_;
   std::unique_ptr<MetricsEndpoint> metrics_;
   int port_ = 0;
+  std::string operator_socket_;  // "" = none
+  ino_t operator_socket_inode_ = 0;
   bool stopped_ = false;
 };
 

@@ -96,7 +96,9 @@ std::string Summary(const HubConfig& config, int port) {
                       config.parent.verify_tls ? "" : " (TLS NOT verified)", "; ",
                       config.node_token_hashes.size(), " nodes; journal ", config.journal_path,
                       "; roster poll every ", absl::FormatDuration(config.roster_poll_interval),
-                      "; max_apply_delay ", absl::FormatDuration(config.apply.max_apply_delay));
+                      "; max_apply_delay ", absl::FormatDuration(config.apply.max_apply_delay),
+                      "; operator socket ",
+                      config.operator_socket.empty() ? "off" : config.operator_socket);
 }
 
 // SIGHUP: take the [nodes] table from the file again. Other keys need a restart.

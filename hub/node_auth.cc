@@ -104,6 +104,8 @@ bool IsLoopbackPeer(std::string_view peer) {
   return false;
 }
 
+bool IsUnixSocketPeer(std::string_view peer) { return peer.substr(0, 5) == "unix:"; }
+
 NodeAuthenticator::NodeAuthenticator(const std::map<std::string, std::string>& node_token_hashes)
     : entries_(BuildTable(node_token_hashes)) {}
 

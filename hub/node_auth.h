@@ -25,8 +25,13 @@ bool IsWellFormedTokenHash(std::string_view hash);
 // Node ids: 1-64 characters of [A-Za-z0-9_-] (no dots: they are TOML keys).
 bool IsValidNodeId(std::string_view node_id);
 // True when a gRPC peer string ("ipv4:127.0.0.1:5", "ipv6:[::1]:5",
-// "ipv6:[::ffff:127.0.0.1]:5", "unix:...") is on this host.
+// "ipv6:[::ffff:127.0.0.1]:5", "unix:...") is on this host. Informational
+// only: a loopback TCP peer may be a local forwarder (haproxy) relaying
+// anyone, so nothing is ever granted for it.
 bool IsLoopbackPeer(std::string_view peer);
+// True when the call came in over a unix socket (peer "unix:..."): on the hub
+// that is only the root-only operator socket.
+bool IsUnixSocketPeer(std::string_view peer);
 
 class NodeAuthenticator {
  public:

@@ -1,7 +1,11 @@
 #include "hub/status_command.h"
 
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -20,7 +24,9 @@ constexpr int kExitDown = static_cast<int>(HubHealth::kDown);
 
 struct StatusOptions {
   std::string config_path = kDefaultHubConfigPath;
-  std::string address;  // overrides the config's listen
+  std::string socket;      // overrides the config's operator_socket
+  std::string address;     // TCP instead of the operator socket
+  std::string token_file;  // a node token, for TCP
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
@@ -41,8 +47,12 @@ bool ParseArgs(const std::vector<std::string>& args, StatusOptions* o, std::stri
     std::string timeout;
     if (arg == "--config") {
       if (!value(&o->config_path)) return false;
+    } else if (arg == "--socket") {
+      if (!value(&o->socket)) return false;
     } else if (arg == "--address") {
       if (!value(&o->address)) return false;
+    } else if (arg == "--token-file") {
+      if (!value(&o->token_file)) return false;
     } else if (arg == "--ca") {
       if (!value(&o->ca_file)) return false;
     } else if (arg == "--cert") {
@@ -64,6 +74,14 @@ bool ParseArgs(const std::vector<std::string>& args, StatusOptions* o, std::stri
   }
   if (o->cert_file.empty() != o->key_file.empty()) {
     *error = "--cert and --key go together";
+    return false;
+  }
+  if (!o->token_file.empty() && o->address.empty()) {
+    *error = "--token-file goes with --address (the operator socket needs no token)";
+    return false;
+  }
+  if (!o->socket.empty() && !o->address.empty()) {
+    *error = "--socket and --address exclude each other";
     return false;
   }
   return true;
@@ -110,6 +128,28 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(const HubConfig& config,
   return grpc::SslCredentials(ssl);
 }
 
+// Why the operator socket cannot be used, or "" when it looks usable.
+std::string SocketProblem(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      return absl::StrCat("the operator socket ", path,
+                          " does not exist: is the hub running? (systemctl status hiddify-sync-hub)");
+    }
+    if (errno == EACCES) {
+      return absl::StrCat("permission denied on the operator socket ", path,
+                          ": it is root-only; run as root (sudo hiddify-sync-hub status)");
+    }
+    return absl::StrCat("cannot use the operator socket ", path, ": ", std::strerror(errno));
+  }
+  if (!S_ISSOCK(st.st_mode)) return absl::StrCat(path, " is not a socket (see operator_socket)");
+  if (::access(path.c_str(), R_OK | W_OK) != 0) {
+    return absl::StrCat("permission denied on the operator socket ", path,
+                        ": it is root-only; run as root (sudo hiddify-sync-hub status)");
+  }
+  return "";
+}
+
 }  // namespace
 
 int RunHubStatusCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -117,36 +157,68 @@ int RunHubStatusCommand(const std::vector<std::string>& args, std::ostream& out,
   std::string error;
   if (!ParseArgs(args, &options, &error)) {
     err << "hiddify-sync-hub status: " << error << "\n"
-        << "usage: hiddify-sync-hub status [--config PATH] [--address HOST:PORT] [--ca FILE]\n"
-        << "                               [--cert FILE --key FILE] [--timeout 10s]\n";
+        << "usage: hiddify-sync-hub status [--config PATH] [--socket PATH] [--timeout 10s]\n"
+        << "       hiddify-sync-hub status [--config PATH] --address HOST:PORT --token-file FILE\n"
+        << "                               [--ca FILE] [--cert FILE --key FILE] [--timeout 10s]\n";
     return kExitDown;
   }
   absl::StatusOr<HubConfig> config = LoadHubConfig(options.config_path);
   if (!config.ok()) {
     err << "hiddify-sync-hub status: cannot read the configuration: " << config.status().message()
         << "\n";
+    if (::geteuid() != 0) err << "  the configuration and its secrets are root-only: run as root\n";
     return kExitDown;
   }
-  bool loopback = false;
-  const std::string target = DialAddress(options.address.empty() ? config->listen : options.address,
-                                         &loopback);
+  const bool over_tcp = !options.address.empty();
+  std::string token;
+  if (!options.token_file.empty()) {
+    absl::StatusOr<std::string> read = ReadSecretFile(options.token_file);
+    if (!read.ok()) {
+      err << "hiddify-sync-hub status: --token-file: " << read.status().message() << "\n";
+      return kExitDown;
+    }
+    token = *std::move(read);
+  }
+  std::string target;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(-1);
-  if (!config->plaintext && loopback) {
-    channel_args.SetSslTargetNameOverride("localhost");
+  if (over_tcp) {
+    bool loopback = false;
+    target = DialAddress(options.address, &loopback);
+    if (!config->plaintext && loopback) channel_args.SetSslTargetNameOverride("localhost");
+    credentials = Credentials(*config, options);
+  } else {
+    const std::string path = options.socket.empty() ? config->operator_socket : options.socket;
+    if (path.empty()) {
+      err << "hiddify-sync-hub status: operator_socket is off (\"\") in " << options.config_path
+          << ": set it, or ask over TCP with --address HOST:PORT --token-file FILE\n";
+      return kExitDown;
+    }
+    if (std::string problem = SocketProblem(path); !problem.empty()) {
+      out << "hiddify-sync-hub at " << path << ": DOWN (" << problem << ")\n";
+      return kExitDown;
+    }
+    target = absl::StrCat("unix:", path);
+    credentials = grpc::InsecureChannelCredentials();
   }
-  auto channel = grpc::CreateCustomChannel(target, Credentials(*config, options), channel_args);
+  auto channel = grpc::CreateCustomChannel(target, credentials, channel_args);
   auto stub = hiddify_sync::v1::SyncHub::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
+  if (!token.empty()) context.AddMetadata("authorization", absl::StrCat("Bearer ", token));
   hiddify_sync::v1::HubStatus status;
   const grpc::Status rpc = stub->GetStatus(&context, hiddify_sync::v1::GetStatusRequest(), &status);
   if (!rpc.ok()) {
     out << "hiddify-sync-hub at " << target << ": DOWN (" << rpc.error_message() << ")\n";
     if (rpc.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
-      out << "  the hub refused the call: status needs a loopback address (use --address "
-             "127.0.0.1:PORT)\n";
-    } else if (!config->plaintext && config->tls.require_client_cert && options.cert_file.empty()) {
+      out << "  the hub refused the call: over TCP every call needs a valid node token "
+             "(--token-file FILE); or run as root without --address to use the operator socket\n";
+    } else if (rpc.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      out << "  too many failed authentications from this address; wait a minute, or use the "
+             "operator socket (as root, without --address)\n";
+    } else if (over_tcp && !config->plaintext && config->tls.require_client_cert &&
+               options.cert_file.empty()) {
       out << "  the hub requires client certificates: pass --cert FILE --key FILE\n";
     }
     return kExitDown;

@@ -46,9 +46,9 @@ absl::StatusOr<std::string> SyncHubService::Authenticate(const grpc::CallbackSer
   return node;
 }
 
-absl::StatusOr<std::string> SyncHubService::AuthenticateOrLocal(
+absl::StatusOr<std::string> SyncHubService::AuthenticateOrOperator(
     const grpc::CallbackServerContext& context) {
-  if (ClientMetadata(context, "authorization").empty() && IsLoopbackPeer(context.peer())) {
+  if (ClientMetadata(context, "authorization").empty() && IsUnixSocketPeer(context.peer())) {
     return std::string();
   }
   return Authenticate(context);
@@ -147,7 +147,7 @@ grpc::ServerUnaryReactor* SyncHubService::GetRoster(grpc::CallbackServerContext*
     reactor->Finish(kShuttingDown);
     return reactor;
   }
-  absl::StatusOr<std::string> caller = AuthenticateOrLocal(*context);
+  absl::StatusOr<std::string> caller = AuthenticateOrOperator(*context);
   if (!caller.ok()) {
     reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;
@@ -165,7 +165,7 @@ grpc::ServerUnaryReactor* SyncHubService::GetStatus(grpc::CallbackServerContext*
                                                     const GetStatusRequest* /*request*/,
                                                     HubStatus* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::string> caller = AuthenticateOrLocal(*context);
+  absl::StatusOr<std::string> caller = AuthenticateOrOperator(*context);
   if (!caller.ok()) {
     reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;

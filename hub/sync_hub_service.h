@@ -1,9 +1,11 @@
 // The hiddify_sync.v1.SyncHub service, on gRPC's callback API so that neither
 // open WatchRoster streams nor reports waiting for a journal commit hold a
 // gRPC thread:
-//  - every call is authenticated by its node token (NodeAuthenticator);
-//    GetStatus and GetRoster also answer a caller without a token when it
-//    connects from this host (loopback or unix socket), for operators;
+//  - every call is authenticated by its node token (NodeAuthenticator); no
+//    TCP caller is trusted for its address, loopback included (a local
+//    forwarder may relay anyone). Only GetStatus and GetRoster answer a
+//    caller without a token, and only over the unix operator socket (peer
+//    "unix:", root-only by its file mode);
 //  - ReportUsage: node check, ReportValidator, then Journal::Accept on the
 //    worker pool (concurrent reports share a group commit), ack;
 //  - WatchRoster: a RosterStreamReactor per stream, fed by the RosterStore;
@@ -86,8 +88,9 @@ class SyncHubService final : public SyncHubCallbackBase {
  private:
   // The calling node, from the bearer token.
   absl::StatusOr<std::string> Authenticate(const grpc::CallbackServerContext& context);
-  // Like Authenticate, but a caller on this host without any token is let in (as "").
-  absl::StatusOr<std::string> AuthenticateOrLocal(const grpc::CallbackServerContext& context);
+  // Like Authenticate, but a caller on the unix operator socket without any
+  // token is let in (as ""). A token, where given, is always checked.
+  absl::StatusOr<std::string> AuthenticateOrOperator(const grpc::CallbackServerContext& context);
   void CountRejected(const std::string& node_id);
 
   SyncHubServiceDeps deps_;

@@ -109,6 +109,7 @@ if [ -n "$BIN" ]; then
     echo "11111111-2222-3333-4444-555555555555" >"$dir/api-key"
     cat >"$dir/hub.toml" <<EOF
 listen = "127.0.0.1:0"
+operator_socket = "$dir/hub.sock"
 [tls]
 cert_file = "$1"
 key_file = "$2"

@@ -70,6 +70,11 @@ has hiddify-sync-hub.service "ExecStart=/usr/bin/hiddify-sync-hub --config /etc/
 has hiddify-sync-hub.service 'ExecReload=/bin/kill -HUP $MAINPID'
 has hiddify-sync-hub.service StateDirectory=hiddify-sync/hub
 has hiddify-sync-hub.service ReadWritePaths=/var/lib/hiddify-sync/hub
+# The operator socket's root-only directory (hub.toml's operator_socket default).
+has hiddify-sync-hub.service RuntimeDirectory=hiddify-sync
+has hiddify-sync-hub.service RuntimeDirectoryMode=0700
+grep -q '^# operator_socket = "/run/hiddify-sync/hub.sock"' "$SRC/deploy/hub.toml.example" ||
+  fail "hub.toml.example's operator_socket is not in the unit's RuntimeDirectory"
 has hiddify-sync-reporter.service \
   "ExecStart=/usr/bin/hiddify-sync-reporter --config /etc/hiddify-sync/reporter.toml"
 has hiddify-sync-reporter.service ReadWritePaths=-/opt/hiddify-manager

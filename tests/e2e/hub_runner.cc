@@ -46,7 +46,7 @@ absl::StatusOr<std::unique_ptr<HubRunner>> HubRunner::Start(HubRunnerOptions opt
   hub->options_ = std::move(options);
   hub->dir_ = hsync::testing::MakeTempDir("e2e-hub");
   hub->port_ = hsync::testing::PickFreePort();
-  hub->channel_ = MakeE2eChannel(hub->target());
+  hub->channel_ = MakeE2eChannel(absl::StrCat("unix:", hub->operator_socket()));
   if (absl::Status status = hub->WriteConfig(); !status.ok()) return status;
   if (absl::Status status = hub->Launch(); !status.ok()) return status;
   return hub;
@@ -66,6 +66,7 @@ absl::Status HubRunner::WriteConfig() {
   ::chmod(key_file.c_str(), 0600);
   std::string text = absl::StrCat(
       "log_level = \"", options_.log_level, "\"\nlisten = \"", target(), "\"\nplaintext = true\n",
+      "operator_socket = \"", operator_socket(), "\"\n",
       "[parent]\nurl = \"", options_.parent_url, "\"\napi_key_file = \"", key_file,
       "\"\ntimeout = \"", options_.parent_timeout, "\"\nconnect_timeout = \"1s\"\n",
       "[journal]\npath = \"", dir_, "/journal.db\"\n",
@@ -97,7 +98,7 @@ absl::Status HubRunner::Launch() {
     }
     // A fresh channel per attempt: one that saw "connection refused" while
     // the hub was starting kept failing for seconds after it listened.
-    channel_ = MakeE2eChannel(target());
+    channel_ = MakeE2eChannel(absl::StrCat("unix:", operator_socket()));
     if (Status(absl::Milliseconds(500)).ok()) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(50));
   }

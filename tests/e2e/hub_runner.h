@@ -1,7 +1,7 @@
 // The real hiddify-sync-hub binary as part of an end-to-end system: a config
-// in a temp dir (plaintext on loopback, journal in the same dir, one token per
-// node), the process (SIGKILL and restart on the same port and journal), and
-// GetStatus over gRPC.
+// in a temp dir (plaintext on loopback, journal and operator socket in the
+// same dir, one token per node), the process (SIGKILL and restart on the same
+// port and journal), and GetStatus over the operator socket (no token).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -39,6 +39,7 @@ class HubRunner {
   int port() const { return port_; }
   std::string target() const;
   const std::string& dir() const { return dir_; }
+  std::string operator_socket() const { return dir_ + "/hub.sock"; }
   // The hub's pid, or -1 when it is not running.
   int pid();
   bool Running();
@@ -61,7 +62,7 @@ class HubRunner {
   std::string dir_;
   int port_ = 0;
   std::optional<hsync::testing::ChildProcess> process_;
-  std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<grpc::Channel> channel_;  // to the operator socket
 };
 
 // A channel to the hub with quick reconnects and no message size limits.

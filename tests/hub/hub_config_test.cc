@@ -58,6 +58,7 @@ TEST_F(HubConfigTest, MinimalConfigGetsTheDocumentedDefaults) {
   EXPECT_EQ(config->parent.base_url, "https://panel.example.com/secretpath");  // trailing slash dropped
   EXPECT_EQ(config->parent.api_key, kApiKey);  // read from the file, trimmed
   EXPECT_TRUE(config->parent.verify_tls);
+  EXPECT_EQ(config->operator_socket, "/run/hiddify-sync/hub.sock");
   EXPECT_EQ(config->parent.request_timeout, absl::Seconds(20));
   EXPECT_EQ(config->journal_path, "/var/lib/hiddify-sync/hub/journal.db");
   EXPECT_EQ(config->apply.cycle_interval, absl::Seconds(1));
@@ -278,6 +279,25 @@ TEST(HubConfigHelpersTest, RedactedParentUrlHidesTheAdminPath) {
   EXPECT_EQ(RedactedParentUrl("https://panel.example.com/Xy7secret/"), "https://panel.example.com/...");
   EXPECT_EQ(RedactedParentUrl("http://127.0.0.1:8080/p"), "http://127.0.0.1:8080/...");
   EXPECT_EQ(RedactedParentUrl("https://panel.example.com"), "https://panel.example.com");
+}
+
+TEST_F(HubConfigTest, OperatorSocketIsAnAbsoluteShortPathOrOff) {
+  absl::StatusOr<HubConfig> off = ParseHubConfig(Minimal("operator_socket = \"\""), "hub.toml");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->operator_socket, "");
+  absl::StatusOr<HubConfig> custom =
+      ParseHubConfig(Minimal("operator_socket = \"/run/hsync/x.sock\""), "hub.toml");
+  ASSERT_TRUE(custom.ok()) << custom.status();
+  EXPECT_EQ(custom->operator_socket, "/run/hsync/x.sock");
+  EXPECT_THAT(Message(ParseHubConfig(Minimal("operator_socket = \"hub.sock\""), "hub.toml").status()),
+              HasSubstr("hub.toml: operator_socket: must be an absolute path"));
+  EXPECT_THAT(Message(ParseHubConfig(Minimal("operator_socket = \"/run/hsync/\""), "hub.toml").status()),
+              HasSubstr("operator_socket: must name the socket file"));
+  const std::string long_path = absl::StrCat("/", std::string(120, 'x'), ".sock");
+  EXPECT_THAT(Message(ParseHubConfig(Minimal(absl::StrCat("operator_socket = \"", long_path, "\"")),
+                                     "hub.toml")
+                          .status()),
+              HasSubstr("operator_socket: path is 126 bytes long; a unix socket path may have at most 107"));
 }
 
 }  // namespace

@@ -55,6 +55,7 @@ absl::StatusOr<std::unique_ptr<HubProcess>> HubProcess::Start(HubSetup setup) {
   hub->config_path_ = absl::StrCat(hub->dir_, "/hub.toml");
   hub->port_ = hsync::testing::PickFreePort();
   hub->channel_ = MakeHubChannel(hub->target());
+  hub->operator_channel_ = MakeHubChannel(absl::StrCat("unix:", hub->operator_socket()));
   if (absl::Status launched = hub->Launch(); !launched.ok()) return launched;
   return hub;
 }
@@ -72,6 +73,7 @@ absl::Status HubProcess::WriteConfig() {
   ::chmod(key_file.c_str(), 0600);
   std::string text = absl::StrCat(
       "log_level = \"", setup_.log_level, "\"\n", "listen = \"", target(), "\"\n",
+      "operator_socket = \"", operator_socket(), "\"\n",
       "plaintext = true\n\n[parent]\nurl = \"", setup_.parent_url, "\"\napi_key_file = \"",
       key_file, "\"\ntimeout = \"", setup_.parent_timeout, "\"\nconnect_timeout = \"1s\"\n\n",
       "[journal]\npath = \"", dir_, "/journal.db\"\n", setup_.journal_toml, "\n",
@@ -153,11 +155,15 @@ std::unique_ptr<hiddify_sync::v1::SyncHub::Stub> HubProcess::Stub() const {
   return hiddify_sync::v1::SyncHub::NewStub(channel_);
 }
 
+std::unique_ptr<hiddify_sync::v1::SyncHub::Stub> HubProcess::OperatorStub() const {
+  return hiddify_sync::v1::SyncHub::NewStub(operator_channel_);
+}
+
 absl::StatusOr<HubStatus> HubProcess::Status() const {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   HubStatus status;
-  grpc::Status rpc = Stub()->GetStatus(&context, hiddify_sync::v1::GetStatusRequest(), &status);
+  grpc::Status rpc = OperatorStub()->GetStatus(&context, hiddify_sync::v1::GetStatusRequest(), &status);
   if (!rpc.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(rpc.error_code()), rpc.error_message());
   }

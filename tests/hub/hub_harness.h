@@ -1,7 +1,9 @@
 // Running the real hiddify-sync-hub binary in tests: a config file in a temp
 // dir, the process (restartable on the same port and journal, killable with
-// SIGKILL), a gRPC channel to it, and simulated children that report usage
-// with their node token the way a reporter does.
+// SIGKILL), a gRPC channel to its TCP port (where every call needs a node
+// token) and one to its operator socket (<dir>/hub.sock, where GetStatus and
+// GetRoster need none), and simulated children that report usage with their
+// node token the way a reporter does.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -19,6 +21,7 @@
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.grpc.pb.h"
 #include "tests/support/child_process.h"
@@ -38,6 +41,8 @@ struct HubSetup {
   std::string extra_toml = "";  // appended verbatim
   std::string journal_toml = "";  // appended verbatim inside [journal]
   std::string metrics_listen = "";  // [metrics] listen; "" = off (the default port may be taken)
+  // operator_socket: relative to the hub's temp dir, or absolute; "" = off.
+  std::string operator_socket = "hub.sock";
 };
 
 // "node-<i>" -> "token-of-node-<i>-<random>" for i in [0, n).
@@ -71,7 +76,16 @@ class HubProcess {
   // One channel for the test's lifetime (it reconnects across restarts).
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   std::unique_ptr<hiddify_sync::v1::SyncHub::Stub> Stub() const;
-  // GetStatus without a token (allowed from loopback).
+  // The operator socket's path (never the default /run one) and a channel to it.
+  std::string operator_socket() const {
+    if (setup_.operator_socket.empty() || setup_.operator_socket.front() == '/') {
+      return setup_.operator_socket;
+    }
+    return absl::StrCat(dir_, "/", setup_.operator_socket);
+  }
+  std::shared_ptr<grpc::Channel> operator_channel() const { return operator_channel_; }
+  std::unique_ptr<hiddify_sync::v1::SyncHub::Stub> OperatorStub() const;
+  // GetStatus over the operator socket, without a token.
   absl::StatusOr<hiddify_sync::v1::HubStatus> Status() const;
   // Waits until nothing is pending in the journal (and no open intent holds bytes).
   bool WaitUntilApplied(absl::Duration timeout);
@@ -87,6 +101,7 @@ class HubProcess {
   int port_ = 0;
   std::optional<hsync::testing::ChildProcess> process_;
   std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<grpc::Channel> operator_channel_;
 };
 
 // Channel with room for big roster updates.

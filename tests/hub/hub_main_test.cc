@@ -46,7 +46,8 @@ class HubMainTest : public ::testing::Test {
   }
 
   std::string ValidConfig(int port, const std::string& nodes) {
-    return absl::StrCat("listen = \"127.0.0.1:", port, "\"\nplaintext = true\n[parent]\n",
+    return absl::StrCat("listen = \"127.0.0.1:", port, "\"\nplaintext = true\n",
+                        "operator_socket = \"", dir_, "/hub.sock\"\n[parent]\n",
                         "url = \"http://127.0.0.1:1/SeCrEtAdMiNpAtH\"\napi_key_file = \"", key_file_,
                         "\"\n[journal]\npath = \"", dir_, "/journal.db\"\n[metrics]\nlisten = \"\"\n[nodes]\n", nodes);
   }

@@ -74,7 +74,7 @@ TEST(HubMetricsTest, FiguresMatchWhatHappened) {
   EXPECT_EQ(m->Get("hsync_hub_journal_pending_users"), 0);
   EXPECT_EQ(m->Get("hsync_hub_orphaned_bytes_total"), 0);
   EXPECT_EQ(m->Get("hsync_hub_auth_failures_total"), 1);
-  EXPECT_EQ(m->Get("hsync_hub_auth_blocked_peers"), 0);  // loopback is never blocked
+  EXPECT_EQ(m->Get("hsync_hub_auth_blocked_peers"), 0);  // one failure blocks nobody
   EXPECT_EQ(m->Get("hsync_hub_parent_reachable"), 1);
   EXPECT_EQ(m->Get("hsync_hub_roster_users"), 2);
   EXPECT_GE(m->Get("hsync_hub_roster_version"), 1);

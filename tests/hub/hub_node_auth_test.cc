@@ -84,5 +84,14 @@ TEST(LoopbackPeerTest, RecognisesThisHost) {
   EXPECT_FALSE(IsLoopbackPeer("ipv4:127.0.0.1"));
 }
 
+TEST(UnixSocketPeerTest, OnlyUnixSocketPeersNotLoopbackTcp) {
+  EXPECT_TRUE(IsUnixSocketPeer("unix:"));
+  EXPECT_TRUE(IsUnixSocketPeer("unix:/run/hiddify-sync/hub.sock"));
+  EXPECT_FALSE(IsUnixSocketPeer("ipv4:127.0.0.1:41234"));
+  EXPECT_FALSE(IsUnixSocketPeer("ipv6:[::1]:41234"));
+  EXPECT_FALSE(IsUnixSocketPeer("unix-abstract:hub"));
+  EXPECT_FALSE(IsUnixSocketPeer(""));
+}
+
 }  // namespace
 }  // namespace hsync::hub

@@ -57,7 +57,7 @@ class HubRosterTest : public ::testing::Test {
   RosterSnapshot GetRoster(HubProcess& hub) {
     grpc::ClientContext context;
     RosterSnapshot snapshot;
-    grpc::Status status = hub.Stub()->GetRoster(&context, GetRosterRequest(), &snapshot);
+    grpc::Status status = hub.OperatorStub()->GetRoster(&context, GetRosterRequest(), &snapshot);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return snapshot;
   }

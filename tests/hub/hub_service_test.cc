@@ -201,18 +201,29 @@ TEST_F(HubServiceTest, StatusListsConfiguredNodesAndTheHubsVersion) {
   EXPECT_EQ(status->rollback_refusals(), 0u);
 }
 
-TEST_F(HubServiceTest, StatusAndRosterNeedAValidTokenWhenOneIsGiven) {
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer wrong");
+TEST_F(HubServiceTest, OverTcpStatusAndRosterNeedAValidTokenEvenFromLoopback) {
   HubStatus status;
-  EXPECT_EQ(hub_->Stub()->GetStatus(&context, {}, &status).error_code(),
+  grpc::ClientContext wrong;
+  wrong.AddMetadata("authorization", "Bearer wrong");
+  EXPECT_EQ(hub_->Stub()->GetStatus(&wrong, {}, &status).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  grpc::ClientContext no_token;  // 127.0.0.1, no token: refused
+  EXPECT_EQ(hub_->Stub()->GetStatus(&no_token, {}, &status).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   grpc::ClientContext with_token;
   AddBearer(&with_token, Token(0));
   EXPECT_TRUE(hub_->Stub()->GetStatus(&with_token, {}, &status).ok());
-  grpc::ClientContext roster_context;  // loopback, no token: allowed
   RosterSnapshot snapshot;
-  grpc::Status roster = hub_->Stub()->GetRoster(&roster_context, GetRosterRequest(), &snapshot);
+  grpc::ClientContext roster_no_token;
+  EXPECT_EQ(hub_->Stub()->GetRoster(&roster_no_token, GetRosterRequest(), &snapshot).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  grpc::ClientContext roster_with_token;
+  AddBearer(&roster_with_token, Token(1));
+  grpc::Status roster = hub_->Stub()->GetRoster(&roster_with_token, GetRosterRequest(), &snapshot);
+  EXPECT_TRUE(roster.ok()) << roster.error_message();
+  // The operator socket needs no token.
+  grpc::ClientContext operator_context;
+  roster = hub_->OperatorStub()->GetRoster(&operator_context, GetRosterRequest(), &snapshot);
   EXPECT_TRUE(roster.ok()) << roster.error_message();
   EXPECT_EQ(snapshot.users_size(), 0);
 }

@@ -1,6 +1,8 @@
 // AuthRateLimiter: 10 failures within 60 s from one address block it for the
-// cool-down; other addresses and loopback are unaffected; the window and the
-// cool-down expire; memory stays bounded under a flood of addresses.
+// cool-down; loopback is blocked like any address (a local forwarder relays
+// the whole internet from 127.0.0.1); only the unix operator socket is never
+// blocked; other addresses are unaffected; the window and the cool-down
+// expire; memory stays bounded under a flood of addresses.
 #include "hub/auth_rate_limiter.h"
 
 #include <gmock/gmock.h>
@@ -62,12 +64,27 @@ TEST(AuthRateLimiter, FailuresSpreadBeyondTheWindowDoNotBlock) {
   }
 }
 
-TEST(AuthRateLimiter, LoopbackIsCountedButNeverBlocked) {
+TEST(AuthRateLimiter, LoopbackIsBlockedLikeAnyOtherAddress) {
   AuthRateLimiter limiter;
-  for (int i = 0; i < 50; ++i) limiter.RecordFailure("ipv4:127.0.0.1:5", kT0);
-  EXPECT_FALSE(limiter.Blocked("ipv4:127.0.0.1:5", kT0));
+  for (int i = 0; i < 9; ++i) limiter.RecordFailure(absl::StrCat("ipv4:127.0.0.1:", 5000 + i), kT0);
+  EXPECT_FALSE(limiter.Blocked("ipv4:127.0.0.1:6000", kT0));
+  limiter.RecordFailure("ipv4:127.0.0.1:5009", kT0);
+  EXPECT_TRUE(limiter.Blocked("ipv4:127.0.0.1:6001", kT0));
+  EXPECT_EQ(limiter.blocked_peers(kT0), 1u);
+  // ::1 is another address, with its own count.
   EXPECT_FALSE(limiter.Blocked("ipv6:[::1]:5", kT0));
+  for (int i = 0; i < 10; ++i) limiter.RecordFailure("ipv6:[::1]:5", kT0);
+  EXPECT_TRUE(limiter.Blocked("ipv6:[::1]:6", kT0));
+  EXPECT_EQ(limiter.failures(), 20u);
+}
+
+TEST(AuthRateLimiter, TheUnixOperatorSocketIsCountedButNeverBlocked) {
+  AuthRateLimiter limiter;
+  for (int i = 0; i < 50; ++i) limiter.RecordFailure("unix:", kT0);
+  EXPECT_FALSE(limiter.Blocked("unix:", kT0));
+  EXPECT_FALSE(limiter.Blocked("unix:/run/hiddify-sync/hub.sock", kT0));
   EXPECT_EQ(limiter.failures(), 50u);
+  EXPECT_EQ(limiter.blocked_peers(kT0), 0u);
 }
 
 TEST(AuthRateLimiter, AFloodOfAddressesStaysBounded) {

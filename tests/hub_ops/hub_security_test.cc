@@ -102,11 +102,12 @@ grpc::Status Send(const std::shared_ptr<grpc::Channel>& channel, const std::stri
   return stub->ReportUsage(&context, report, &ack);
 }
 
-// GetStatus from loopback (no token) over a channel the hub accepts.
+// GetStatus with node-0's token over a channel the hub accepts.
 HubStatus StatusOf(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = hiddify_sync::v1::SyncHub::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  hsync::reporter::AddHubAuth(context, kTokens.at("node-0"));
   HubStatus status;
   grpc::Status rpc = stub->GetStatus(&context, hiddify_sync::v1::GetStatusRequest(), &status);
   EXPECT_TRUE(rpc.ok()) << rpc.error_message();
@@ -172,13 +173,27 @@ TEST_F(HubSecurityTest, RequiredClientCertificatesRefuseAClientWithoutOne) {
   auto with_cert = ReporterChannel(**hub, ca, certs().dir + "/client-node-0");
   ExpectNothingJournaled(StatusOf(with_cert));
   EXPECT_TRUE(Send(with_cert, kTokens.at("node-0"), MakeReport("node-0")).ok());
-  // The status command needs a client certificate too, and says so.
-  std::string output;
+  // `status` over the operator socket needs neither certificate nor token.
+  {
+    const std::string log = hub->get()->dir() + "/status-socket.out";
+    auto run = hsync::testing::ChildProcess::Spawn(
+        {hsync::testing::BuiltBinary("hiddify-sync-hub"), "status", "--config",
+         hub->get()->config_path()},
+        log);
+    ASSERT_TRUE(run.ok());
+    EXPECT_NE(*run->Wait(absl::Seconds(20)), 2) << ReadWholeFile(log);
+    EXPECT_THAT(ReadWholeFile(log), HasSubstr("node-0: last report"));
+  }
+  // Over TCP it needs a client certificate too, and says so.
+  const std::string token_file = hub->get()->dir() + "/node-0.token";
+  std::ofstream(token_file) << kTokens.at("node-0") << "\n";
+  const std::string address = absl::StrCat("127.0.0.1:", hub->get()->port());
   {
     const std::string log = hub->get()->dir() + "/status.out";
     auto run = hsync::testing::ChildProcess::Spawn(
         {hsync::testing::BuiltBinary("hiddify-sync-hub"), "status", "--config",
-         hub->get()->config_path(), "--timeout", "3s"},
+         hub->get()->config_path(), "--address", address, "--token-file", token_file, "--timeout",
+         "3s"},
         log);
     ASSERT_TRUE(run.ok());
     EXPECT_EQ(*run->Wait(absl::Seconds(20)), 2);
@@ -188,8 +203,8 @@ TEST_F(HubSecurityTest, RequiredClientCertificatesRefuseAClientWithoutOne) {
     const std::string log = hub->get()->dir() + "/status-cert.out";
     auto run = hsync::testing::ChildProcess::Spawn(
         {hsync::testing::BuiltBinary("hiddify-sync-hub"), "status", "--config",
-         hub->get()->config_path(), "--cert", certs().dir + "/client-node-0.pem", "--key",
-         certs().dir + "/client-node-0.key"},
+         hub->get()->config_path(), "--address", address, "--token-file", token_file, "--cert",
+         certs().dir + "/client-node-0.pem", "--key", certs().dir + "/client-node-0.key"},
         log);
     ASSERT_TRUE(run.ok());
     const int code = *run->Wait(absl::Seconds(20));

@@ -42,7 +42,8 @@ absl::StatusOr<std::unique_ptr<OpsHub>> OpsHub::Start(OpsHubSetup setup) {
   std::ofstream(key_file) << setup.parent_api_key << "\n";
   ::chmod(key_file.c_str(), 0600);
   std::string text = absl::StrCat("listen = \"", setup.listen_host, ":", hub->port_, "\"\n",
-                                  "plaintext = ", setup.plaintext ? "true" : "false", "\n");
+                                  "plaintext = ", setup.plaintext ? "true" : "false", "\n",
+                                  "operator_socket = \"", hub->operator_socket(), "\"\n");
   if (!setup.plaintext) {
     absl::StrAppend(&text, "[tls]\ncert_file = \"", setup.cert_file, "\"\nkey_file = \"",
                     setup.key_file, "\"\nclient_ca_file = \"", setup.client_ca_file,

@@ -1,7 +1,8 @@
 // A hiddify-sync-hub process with a config the hub harness does not write:
 // TLS (certificates from deploy/make-certs.sh), any listen address, client
-// certificates. Started from a temp dir; ready once it logs its "serving on"
-// line. Killed (SIGKILL) on destruction.
+// certificates. Started from a temp dir, with its operator socket at
+// <dir>/hub.sock; ready once it logs its "serving on" line. Killed (SIGKILL)
+// on destruction.
 #pragma once
 
 #include <map>
@@ -34,6 +35,7 @@ class OpsHub {
   int port() const { return port_; }
   const std::string& dir() const { return dir_; }
   const std::string& config_path() const { return config_path_; }
+  std::string operator_socket() const { return dir_ + "/hub.sock"; }
   std::string ReadLog() const;
   bool Signal(int signal);
 

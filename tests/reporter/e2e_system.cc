@@ -56,6 +56,7 @@ HubProcess::HubProcess(std::string parent_url, std::string parent_api_key,
   chmod(key_file.c_str(), 0600);
   std::ofstream config(dir_ + "/hub.toml");
   config << "log_level = \"info\"\nlisten = \"" << address() << "\"\nplaintext = true\n"
+         << "operator_socket = \"" << dir_ << "/hub.sock\"\n"
          << "[parent]\nurl = \"" << parent_url << "\"\napi_key_file = \"" << key_file << "\"\n"
          << "[journal]\npath = \"" << dir_ << "/journal.db\"\n"
          << "[apply]\ninterval = \"200ms\"\nmax_apply_delay = \"1s\"\n"
@@ -66,7 +67,9 @@ HubProcess::HubProcess(std::string parent_url, std::string parent_api_key,
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  channel_ = grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
+  // GetStatus needs no token only on the operator socket.
+  channel_ = grpc::CreateCustomChannel("unix:" + dir_ + "/hub.sock",
+                                       grpc::InsecureChannelCredentials(), args);
 }
 
 HubProcess::~HubProcess() {

@@ -47,6 +47,9 @@ class HubProcess {
   void Kill();           // SIGKILL
   bool Running();
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // Its operator socket (GetStatus/GetRoster without a token), in its temp dir.
+  std::string operator_socket() const { return dir_ + "/hub.sock"; }
+  // GetStatus over the operator socket.
   absl::StatusOr<hiddify_sync::v1::HubStatus> Status();
   std::string Log() const;
 
