@@ -198,23 +198,26 @@ absl::Status StateStore::EnsureSendProgressSchema(MariaDbConnection& conn) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SendProgress> StateStore::ReadSendProgress(MariaDbConnection& conn) {
-  ASSIGN_OR_RETURN(ResultSet rs, conn.Query(absl::StrCat("SELECT ", kProgressColumns, " FROM ",
-                                                         Table("send_progress"), " WHERE id = 1")));
+absl::StatusOr<std::vector<SqlCell>> StateStore::OneRow(MariaDbConnection& conn,
+                                                       const char* table, const char* columns,
+                                                       bool for_update) {
+  ASSIGN_OR_RETURN(ResultSet rs,
+                   conn.Query(absl::StrCat("SELECT ", columns, " FROM ", Table(table),
+                                           " WHERE id = 1", for_update ? " FOR UPDATE" : "")));
   if (rs.rows.empty()) {
-    return absl::NotFoundError(absl::StrCat("state table `", database_, "`.send_progress has no row"));
+    return absl::NotFoundError(absl::StrCat("state table `", database_, "`.", table, " has no row"));
   }
-  return ProgressFromRow(rs.rows[0]);
+  return std::move(rs.rows[0]);
+}
+
+absl::StatusOr<SendProgress> StateStore::ReadSendProgress(MariaDbConnection& conn) {
+  ASSIGN_OR_RETURN(std::vector<SqlCell> row, OneRow(conn, "send_progress", kProgressColumns, false));
+  return ProgressFromRow(row);
 }
 
 absl::StatusOr<SendProgress> StateStore::LockSendProgress(MariaDbConnection& conn) {
-  ASSIGN_OR_RETURN(ResultSet rs,
-                   conn.Query(absl::StrCat("SELECT ", kProgressColumns, " FROM ",
-                                           Table("send_progress"), " WHERE id = 1 FOR UPDATE")));
-  if (rs.rows.empty()) {
-    return absl::NotFoundError(absl::StrCat("state table `", database_, "`.send_progress has no row"));
-  }
-  return ProgressFromRow(rs.rows[0]);
+  ASSIGN_OR_RETURN(std::vector<SqlCell> row, OneRow(conn, "send_progress", kProgressColumns, true));
+  return ProgressFromRow(row);
 }
 
 absl::StatusOr<std::optional<OutboxRow>> StateStore::ClaimOldestForSend(MariaDbConnection& conn) {
@@ -308,22 +311,13 @@ absl::StatusOr<uint64_t> StateStore::OutboxRows(MariaDbConnection& conn) {
 }
 
 absl::StatusOr<StreamState> StateStore::ReadMeta(MariaDbConnection& conn) {
-  ASSIGN_OR_RETURN(ResultSet rs, conn.Query(absl::StrCat("SELECT ", kMetaColumns, " FROM ",
-                                                         Table("meta"), " WHERE id = 1")));
-  if (rs.rows.empty()) {
-    return absl::NotFoundError(absl::StrCat("state table `", database_, "`.meta has no row"));
-  }
-  return MetaFromRow(rs.rows[0]);
+  ASSIGN_OR_RETURN(std::vector<SqlCell> row, OneRow(conn, "meta", kMetaColumns, false));
+  return MetaFromRow(row);
 }
 
 absl::StatusOr<StreamState> StateStore::LockMeta(MariaDbConnection& conn) {
-  ASSIGN_OR_RETURN(ResultSet rs, conn.Query(absl::StrCat("SELECT ", kMetaColumns, " FROM ",
-                                                         Table("meta"),
-                                                         " WHERE id = 1 FOR UPDATE")));
-  if (rs.rows.empty()) {
-    return absl::NotFoundError(absl::StrCat("state table `", database_, "`.meta has no row"));
-  }
-  return MetaFromRow(rs.rows[0]);
+  ASSIGN_OR_RETURN(std::vector<SqlCell> row, OneRow(conn, "meta", kMetaColumns, true));
+  return MetaFromRow(row);
 }
 
 absl::Status StateStore::SetNextSeq(MariaDbConnection& conn, uint64_t next_seq) {

@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/mariadb.h"
+#include "reporter/sql_values.h"
 
 namespace hsync::reporter {
 
@@ -126,6 +127,11 @@ class StateStore {
   const std::string& database() const { return database_; }
 
  private:
+  // The one row (id = 1) of `table`, locked when `for_update`; NotFound
+  // naming the table when it has none.
+  absl::StatusOr<std::vector<SqlCell>> OneRow(MariaDbConnection& conn, const char* table,
+                                              const char* columns, bool for_update);
+
   // The tables of HeldRemovals (held_removals.h).
   absl::Status EnsureHeldRemovalTables(MariaDbConnection& conn);
 

@@ -95,7 +95,9 @@ TEST(HeldRemovalsSchemaTest, AnExistingStateSchemaGainsTheHeldTables) {
   // A state schema as the previous version made it: no held tables, some state.
   child.Exec(absl::StrCat("DROP TABLE `", child.state_db(), "`.held_removal, `", child.state_db(),
                           "`.held_removal_trip"));
-  child.Exec(absl::StrCat("INSERT INTO `", child.state_db(), "`.watermark VALUES (7, '",
+  child.Exec(absl::StrCat("INSERT INTO `", child.state_db(),
+                          "`.watermark (user_id, uuid, reported_bytes, last_online_reported, "
+                          "last_reset_seen) VALUES (7, '",
                           RandomUuid(), "', 1234, NULL, NULL)"));
   auto second = store.EnsureSchema(child.conn());
   ASSERT_TRUE(second.ok()) << second.status();
