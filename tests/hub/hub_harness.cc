@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 
@@ -46,6 +47,30 @@ void AddBearer(grpc::ClientContext* context, const std::string& token) {
 
 std::string TestUserUuid(int i, int salt) {
   return absl::StrFormat("%08x-0000-4000-8000-%012x", salt, i);
+}
+
+int RunHubCommand(const std::vector<std::string>& args, std::string* output,
+                  const std::vector<std::string>& prefix) {
+  static std::atomic<int> runs{0};
+  const std::string dir = hsync::testing::MakeTempDir("hub_command");
+  ::chmod(dir.c_str(), 0777);  // an unprivileged run writes its output here too
+  const std::string log = absl::StrCat(dir, "/out-", ++runs);
+  std::vector<std::string> argv = prefix;
+  argv.push_back(hsync::testing::BuiltBinary("hiddify-sync-hub"));
+  argv.insert(argv.end(), args.begin(), args.end());
+  absl::StatusOr<hsync::testing::ChildProcess> process =
+      hsync::testing::ChildProcess::Spawn(argv, log);
+  if (!process.ok()) {
+    *output = absl::StrCat("cannot run the hub: ", process.status().ToString());
+    return -1;
+  }
+  absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
+  *output = hsync::testing::ReadFileContents(log);
+  if (!code.ok()) {
+    absl::StrAppend(output, "\n(", code.status().ToString(), ")");
+    return -1;
+  }
+  return *code;
 }
 
 absl::StatusOr<std::unique_ptr<HubProcess>> HubProcess::Start(HubSetup setup) {

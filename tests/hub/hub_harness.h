@@ -110,6 +110,13 @@ void AddBearer(grpc::ClientContext* context, const std::string& token);
 // Deterministic lower-case canonical uuid for test user `i` (of test `salt`).
 std::string TestUserUuid(int i, int salt = 0);
 
+// Runs `<prefix...> hiddify-sync-hub <args>` to completion (30 s at most);
+// the exit code (-1 when it could not run), stdout+stderr in `*output`. The
+// output goes to a world-writable temp dir, so a `prefix` that drops
+// privileges (setpriv) works too.
+int RunHubCommand(const std::vector<std::string>& args, std::string* output,
+                  const std::vector<std::string>& prefix = {});
+
 // One child's reporter: one stream (random id), seq 1, 2, 3, ...; a report is
 // resent until the hub acknowledges it, as the real reporter does.
 class SimulatedChild {

@@ -24,13 +24,6 @@ using ::testing::Not;
 
 constexpr char kApiKey[] = "5b1e0c2a-1f0e-4c47-9d0a-6a3c2e1b9f77";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 class HubMainTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -62,7 +55,7 @@ class HubMainTest : public ::testing::Test {
     if (!process.ok()) return -1;
     absl::StatusOr<int> code = process->Wait(absl::Seconds(20));
     EXPECT_TRUE(code.ok()) << code.status();
-    *output = ReadFile(log);
+    *output = hsync::testing::ReadFileContents(log);
     return code.ok() ? *code : -1;
   }
 
@@ -161,7 +154,7 @@ TEST_F(HubMainTest, SighupReloadsNodeTokensAndEndsStreamsOfRemovedNodes) {
 
   // node-1 is revoked, node-2 enrolled; node-0 unchanged.
   const std::string token2 = "token-of-node-2-new";
-  std::string config = ReadFile(hub.config_path());
+  std::string config = hsync::testing::ReadFileContents(hub.config_path());
   config = config.substr(0, config.find("[nodes]"));
   absl::StrAppend(&config, "[nodes]\nnode-0 = \"", TokenHash(setup.node_tokens.at("node-0")),
                   "\"\nnode-2 = \"", TokenHash(token2), "\"\n");

@@ -92,20 +92,13 @@ TEST(NodeConfigEdit, RemoveDeletesExactlyTheNodesLine) {
   EXPECT_EQ(RemoveNodeFromConfigText(kExample, "child-1").status().code(), absl::StatusCode::kNotFound);
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 TEST(NodeConfigEdit, ReplaceFileAtomicallyKeepsTheModeAndLeavesNoTempFile) {
   const std::string dir = hsync::testing::MakeTempDir("node_config_edit");
   const std::string path = dir + "/hub.toml";
   std::ofstream(path) << "old\n";
   ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
   ASSERT_TRUE(ReplaceFileAtomically(path, "new\n").ok());
-  EXPECT_EQ(ReadFile(path), "new\n");
+  EXPECT_EQ(hsync::testing::ReadFileContents(path), "new\n");
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);

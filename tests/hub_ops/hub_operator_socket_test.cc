@@ -37,13 +37,6 @@ using hsync::testing::ChildProcess;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // One call of each read-only method; `token` "" = no authorization header.
 grpc::StatusCode StatusCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& token,
                             HubStatus* out = nullptr) {
@@ -69,26 +62,6 @@ grpc::StatusCode RosterCall(const std::shared_ptr<grpc::Channel>& channel, const
 int PortOf(const HubProcess& hub) {
   const std::string target = hub.target();
   return std::stoi(target.substr(target.rfind(':') + 1));
-}
-
-// Runs `hiddify-sync-hub <args>` (optionally as another user via setpriv);
-// the exit code, stdout+stderr in `*output`.
-int RunHub(const std::vector<std::string>& args, std::string* output,
-           const std::vector<std::string>& prefix = {}) {
-  static int runs = 0;
-  const std::string dir = hsync::testing::MakeTempDir("hub_opsock_run");
-  ::chmod(dir.c_str(), 0777);  // an unprivileged run writes its output here too
-  const std::string log = absl::StrCat(dir, "/out-", ++runs);
-  std::vector<std::string> argv = prefix;
-  argv.push_back(BuiltBinary("hiddify-sync-hub"));
-  argv.insert(argv.end(), args.begin(), args.end());
-  absl::StatusOr<ChildProcess> process = ChildProcess::Spawn(argv, log);
-  EXPECT_TRUE(process.ok()) << process.status();
-  if (!process.ok()) return -1;
-  absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
-  EXPECT_TRUE(code.ok()) << code.status();
-  *output = ReadFile(log);
-  return code.ok() ? *code : -1;
 }
 
 class HubOperatorSocketTest : public ::testing::Test {
@@ -175,7 +148,7 @@ TEST_F(HubOperatorSocketTest, TenFailedAuthenticationsFromLoopbackBlockIt) {
   EXPECT_EQ(status.auth_blocked_peers(), 1u);
   EXPECT_GE(status.auth_refused_calls(), 2u);
   std::string output;
-  EXPECT_NE(RunHub({"status", "--config", hub_->config_path()}, &output), 2) << output;
+  EXPECT_NE(RunHubCommand({"status", "--config", hub_->config_path()}, &output), 2) << output;
 }
 
 TEST_F(HubOperatorSocketTest, TheSocketIsOwnerOnlyInAnOwnerOnlyDirectoryTheHubCreates) {
@@ -206,19 +179,19 @@ TEST_F(HubOperatorSocketTest, TheSocketIsOwnerOnlyInAnOwnerOnlyDirectoryTheHubCr
 TEST_F(HubOperatorSocketTest, StatusAsRootUsesTheSocketAndOthersAreToldToRunAsRoot) {
   std::string output;
   ASSERT_EQ(::geteuid(), 0u) << "these tests run as root";
-  EXPECT_NE(RunHub({"status", "--config", hub_->config_path()}, &output), 2) << output;
+  EXPECT_NE(RunHubCommand({"status", "--config", hub_->config_path()}, &output), 2) << output;
   EXPECT_THAT(output, HasSubstr("node-0: last report"));
   // Over TCP, a token file works and no token does not.
   const std::string token_file = hub_->dir() + "/node-1.token";
   std::ofstream(token_file) << Token(1) << "\n";
   const std::string address = absl::StrCat("127.0.0.1:", proxy_->port());
-  EXPECT_NE(RunHub({"status", "--config", hub_->config_path(), "--address", address,
+  EXPECT_NE(RunHubCommand({"status", "--config", hub_->config_path(), "--address", address,
                     "--token-file", token_file},
                    &output),
             2)
       << output;
   EXPECT_THAT(output, HasSubstr("node-0: last report"));
-  EXPECT_EQ(RunHub({"status", "--config", hub_->config_path(), "--address", address}, &output), 2);
+  EXPECT_EQ(RunHubCommand({"status", "--config", hub_->config_path(), "--address", address}, &output), 2);
   EXPECT_THAT(output, HasSubstr("needs a valid node token (--token-file FILE)"));
 
   // Another user (nobody), with a config it may read, cannot open the
@@ -226,7 +199,7 @@ TEST_F(HubOperatorSocketTest, StatusAsRootUsesTheSocketAndOthersAreToldToRunAsRo
   if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv not installed";
   const std::string open_dir = hsync::testing::MakeTempDir("hub_opsock_cfg");
   ::chmod(open_dir.c_str(), 0755);
-  std::string config = ReadFile(hub_->config_path());
+  std::string config = hsync::testing::ReadFileContents(hub_->config_path());
   const std::string key_file = open_dir + "/key";
   std::ofstream(key_file) << hub_->setup().parent_api_key << "\n";
   ::chmod(key_file.c_str(), 0644);
@@ -238,7 +211,7 @@ TEST_F(HubOperatorSocketTest, StatusAsRootUsesTheSocketAndOthersAreToldToRunAsRo
   ::chmod((open_dir + "/hub.toml").c_str(), 0644);
   const std::vector<std::string> as_nobody = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
                                               "--clear-groups", "--"};
-  EXPECT_EQ(RunHub({"status", "--config", open_dir + "/hub.toml"}, &output, as_nobody), 2) << output;
+  EXPECT_EQ(RunHubCommand({"status", "--config", open_dir + "/hub.toml"}, &output, as_nobody), 2) << output;
   EXPECT_THAT(output, HasSubstr("permission denied on the operator socket"));
   EXPECT_THAT(output, HasSubstr("run as root"));
 }
@@ -250,7 +223,7 @@ TEST(HubOperatorSocket, AMissingSocketSaysTheHubIsNotRunning) {
   ASSERT_TRUE(hub.ok()) << hub.status();
   ASSERT_TRUE((*hub)->Terminate().ok());
   std::string output;
-  EXPECT_EQ(RunHub({"status", "--config", (*hub)->config_path()}, &output), 2);
+  EXPECT_EQ(RunHubCommand({"status", "--config", (*hub)->config_path()}, &output), 2);
   EXPECT_THAT(output, HasSubstr("does not exist: is the hub running?"));
 }
 
@@ -271,7 +244,7 @@ TEST(HubOperatorSocket, AStaleSocketIsReplacedAndALiveOneIsNotTakenOver) {
   (*first)->Kill();
   ASSERT_TRUE(std::filesystem::exists(path));
   std::string output;
-  EXPECT_EQ(RunHub({"status", "--config", (*first)->config_path(), "--timeout", "2s"}, &output), 2);
+  EXPECT_EQ(RunHubCommand({"status", "--config", (*first)->config_path(), "--timeout", "2s"}, &output), 2);
   EXPECT_THAT(output, HasSubstr("DOWN"));
   ASSERT_TRUE((*first)->Restart().ok());
   EXPECT_THAT((*first)->ReadLog(), HasSubstr("removed a stale socket"));
@@ -299,7 +272,7 @@ TEST(HubOperatorSocket, OffMeansNoSocketAndStatusSaysHowToAskOverTcp) {
   ASSERT_TRUE(hub.ok()) << hub.status();
   EXPECT_THAT((*hub)->ReadLog(), HasSubstr("operator socket off"));
   std::string output;
-  EXPECT_EQ(RunHub({"status", "--config", (*hub)->config_path()}, &output), 2);
+  EXPECT_EQ(RunHubCommand({"status", "--config", (*hub)->config_path()}, &output), 2);
   EXPECT_THAT(output, HasSubstr("operator_socket is off"));
   EXPECT_THAT(output, HasSubstr("--address HOST:PORT --token-file FILE"));
 }

@@ -27,28 +27,6 @@ using hsync::testing::ChildProcess;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs `hiddify-sync-hub <args>`; the exit code, stdout+stderr in `*output`.
-int RunHub(const std::vector<std::string>& args, std::string* output) {
-  static int runs = 0;
-  const std::string log = absl::StrCat(hsync::testing::MakeTempDir("hub_ops_run"), "/out-", ++runs);
-  std::vector<std::string> argv = {BuiltBinary("hiddify-sync-hub")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  absl::StatusOr<ChildProcess> process = ChildProcess::Spawn(argv, log);
-  EXPECT_TRUE(process.ok()) << process.status();
-  if (!process.ok()) return -1;
-  absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
-  EXPECT_TRUE(code.ok()) << code.status();
-  *output = ReadFile(log);
-  return code.ok() ? *code : -1;
-}
-
 // The token line of add-node's output (indented by two spaces, alone).
 std::string TokenFrom(const std::string& output) {
   for (absl::string_view line : absl::StrSplit(output, '\n')) {
@@ -100,7 +78,7 @@ TEST_F(HubStatusCommandTest, HealthyDegradedAndDown) {
   ASSERT_TRUE(hub->WaitUntilApplied(absl::Seconds(20)));
 
   std::string output;
-  EXPECT_EQ(RunHub({"status", "--config", hub->config_path()}, &output), 0) << output;
+  EXPECT_EQ(RunHubCommand({"status", "--config", hub->config_path()}, &output), 0) << output;
   EXPECT_THAT(output, HasSubstr("healthy"));
   EXPECT_THAT(output, HasSubstr("parent panel:     reachable"));
   EXPECT_THAT(output, HasSubstr("node-0: last report"));
@@ -118,7 +96,7 @@ TEST_F(HubStatusCommandTest, HealthyDegradedAndDown) {
         return s.ok() && !s->parent_reachable() && s->failing_users_size() > 0;
       },
       absl::Seconds(20)));
-  EXPECT_EQ(RunHub({"status", "--config", hub->config_path()}, &output), 1) << output;
+  EXPECT_EQ(RunHubCommand({"status", "--config", hub->config_path()}, &output), 1) << output;
   EXPECT_THAT(output, HasSubstr("DEGRADED"));
   EXPECT_THAT(output, HasSubstr("! the parent panel is unreachable"));
   EXPECT_THAT(output, HasSubstr("! 1 user(s) failing to apply to the parent"));
@@ -129,16 +107,16 @@ TEST_F(HubStatusCommandTest, HealthyDegradedAndDown) {
   panel_->ClearFaults();
 
   hub->Kill();
-  EXPECT_EQ(RunHub({"status", "--config", hub->config_path(), "--timeout", "2s"}, &output), 2)
+  EXPECT_EQ(RunHubCommand({"status", "--config", hub->config_path(), "--timeout", "2s"}, &output), 2)
       << output;
   EXPECT_THAT(output, HasSubstr("DOWN"));
 }
 
 TEST(HubStatusCommand, UnreadableConfigIsDownAndBadFlagsAreRefused) {
   std::string output;
-  EXPECT_EQ(RunHub({"status", "--config", "/nonexistent/hub.toml"}, &output), 2);
+  EXPECT_EQ(RunHubCommand({"status", "--config", "/nonexistent/hub.toml"}, &output), 2);
   EXPECT_THAT(output, HasSubstr("cannot read the configuration"));
-  EXPECT_EQ(RunHub({"status", "--frobnicate"}, &output), 2);
+  EXPECT_EQ(RunHubCommand({"status", "--frobnicate"}, &output), 2);
   EXPECT_THAT(output, HasSubstr("usage: hiddify-sync-hub status"));
 }
 
@@ -157,14 +135,14 @@ class HubNodeEnrolmentTest : public ::testing::Test {
 };
 
 TEST_F(HubNodeEnrolmentTest, AddedTokenWorksAfterSighupAndOnlyItsHashIsStored) {
-  const std::string before = ReadFile(hub_->config_path());
+  const std::string before = hsync::testing::ReadFileContents(hub_->config_path());
   std::string output;
-  ASSERT_EQ(RunHub({"add-node", "child-new", "--config", hub_->config_path()}, &output), 0) << output;
+  ASSERT_EQ(RunHubCommand({"add-node", "child-new", "--config", hub_->config_path()}, &output), 0) << output;
   const std::string token = TokenFrom(output);
   ASSERT_EQ(token.size(), 43u) << output;
   EXPECT_THAT(output, HasSubstr("systemctl reload hiddify-sync-hub"));
 
-  const std::string after = ReadFile(hub_->config_path());
+  const std::string after = hsync::testing::ReadFileContents(hub_->config_path());
   EXPECT_THAT(after, Not(HasSubstr(token)));
   EXPECT_EQ(after, absl::StrCat(before, "child-new = \"", TokenHash(token), "\"\n"));
   struct stat st {};
@@ -177,26 +155,26 @@ TEST_F(HubNodeEnrolmentTest, AddedTokenWorksAfterSighupAndOnlyItsHashIsStored) {
                                       absl::Seconds(10)));
   EXPECT_THAT(hub_->ReadLog(), Not(HasSubstr(token)));
 
-  EXPECT_EQ(RunHub({"list-nodes", "--config", hub_->config_path()}, &output), 0);
+  EXPECT_EQ(RunHubCommand({"list-nodes", "--config", hub_->config_path()}, &output), 0);
   EXPECT_EQ(output, "child-new\nnode-0\n");
 }
 
 TEST_F(HubNodeEnrolmentTest, RefusesExistingAndInvalidNamesLeavingTheFileAlone) {
-  const std::string before = ReadFile(hub_->config_path());
+  const std::string before = hsync::testing::ReadFileContents(hub_->config_path());
   std::string output;
-  EXPECT_EQ(RunHub({"add-node", "node-0", "--config", hub_->config_path()}, &output), 1);
+  EXPECT_EQ(RunHubCommand({"add-node", "node-0", "--config", hub_->config_path()}, &output), 1);
   EXPECT_THAT(output, HasSubstr("already exists"));
-  EXPECT_EQ(RunHub({"add-node", "bad.name", "--config", hub_->config_path()}, &output), 1);
+  EXPECT_EQ(RunHubCommand({"add-node", "bad.name", "--config", hub_->config_path()}, &output), 1);
   EXPECT_THAT(output, HasSubstr("invalid node name"));
-  EXPECT_EQ(RunHub({"add-node", "--config", hub_->config_path()}, &output), 1);
-  EXPECT_EQ(RunHub({"remove-node", "nobody", "--config", hub_->config_path()}, &output), 1);
+  EXPECT_EQ(RunHubCommand({"add-node", "--config", hub_->config_path()}, &output), 1);
+  EXPECT_EQ(RunHubCommand({"remove-node", "nobody", "--config", hub_->config_path()}, &output), 1);
   EXPECT_THAT(output, HasSubstr("no node \"nobody\""));
-  EXPECT_EQ(ReadFile(hub_->config_path()), before);
+  EXPECT_EQ(hsync::testing::ReadFileContents(hub_->config_path()), before);
 }
 
 TEST_F(HubNodeEnrolmentTest, RemovedNodeIsRefusedAndItsStreamEndsWhileOthersStayOpen) {
   std::string output;
-  ASSERT_EQ(RunHub({"add-node", "child-gone", "--config", hub_->config_path()}, &output), 0);
+  ASSERT_EQ(RunHubCommand({"add-node", "child-gone", "--config", hub_->config_path()}, &output), 0);
   const std::string token = TokenFrom(output);
   ASSERT_TRUE(hub_->Signal(SIGHUP));
   ASSERT_TRUE(hsync::testing::WaitFor([&] { return Report(*hub_, "child-gone", token).ok(); },
@@ -211,9 +189,9 @@ TEST_F(HubNodeEnrolmentTest, RemovedNodeIsRefusedAndItsStreamEndsWhileOthersStay
       },
       absl::Seconds(10)));
 
-  ASSERT_EQ(RunHub({"remove-node", "child-gone", "--config", hub_->config_path()}, &output), 0)
+  ASSERT_EQ(RunHubCommand({"remove-node", "child-gone", "--config", hub_->config_path()}, &output), 0)
       << output;
-  EXPECT_THAT(ReadFile(hub_->config_path()), Not(HasSubstr("child-gone")));
+  EXPECT_THAT(hsync::testing::ReadFileContents(hub_->config_path()), Not(HasSubstr("child-gone")));
   ASSERT_TRUE(hub_->Signal(SIGHUP));
   ASSERT_TRUE(going.WaitUntil([](const RosterFollower::State& s) { return s.done; }, absl::Seconds(10)));
   EXPECT_EQ(going.Snapshot().status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -221,7 +199,7 @@ TEST_F(HubNodeEnrolmentTest, RemovedNodeIsRefusedAndItsStreamEndsWhileOthersStay
   absl::SleepFor(absl::Milliseconds(300));
   EXPECT_FALSE(staying.Snapshot().done);
   EXPECT_TRUE(Report(*hub_, "node-0", hub_->setup().node_tokens.at("node-0")).ok());
-  EXPECT_EQ(RunHub({"list-nodes", "--config", hub_->config_path()}, &output), 0);
+  EXPECT_EQ(RunHubCommand({"list-nodes", "--config", hub_->config_path()}, &output), 0);
   EXPECT_EQ(output, "node-0\n");
 }
 

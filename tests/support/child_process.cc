@@ -14,6 +14,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -197,6 +199,13 @@ std::string MakeTempDir(const std::string& prefix) {
     std::abort();
   }
   return pattern;
+}
+
+std::string ReadFileContents(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace hsync::testing

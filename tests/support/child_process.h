@@ -49,4 +49,7 @@ bool WaitFor(const std::function<bool()>& predicate, absl::Duration timeout);
 // Makes a fresh temp dir under $TMPDIR (or /tmp) and returns its path.
 std::string MakeTempDir(const std::string& prefix);
 
+// The whole content of the file at `path`; "" when it cannot be read.
+std::string ReadFileContents(const std::string& path);
+
 }  // namespace hsync::testing
