@@ -203,19 +203,24 @@ TEST_F(ApproveRemovalsCommandTest, DeletesWithTheDeletePolicyAndSkipsUsersBackOn
   EXPECT_EQ(Held(), 0u);
 }
 
+// The reporter daemon on `child`, following `hub`, /metrics on `metrics_port`.
+ReporterSetup DaemonSetup(ChildDb& child, FakeHub& hub, int metrics_port) {
+  ReporterSetup setup;
+  setup.hub_address = hub.address();
+  setup.panel_db = child.panel_db();
+  setup.state_db = child.state_db();
+  setup.metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
+  return setup;
+}
+
 TEST(ApproveRemovalsBinaryTest, HeldRemovalsSurviveARestartShowInStatusAndAreApprovedByTheCommand) {
   ChildDb child("aprb");
   auto hub = FakeHub::Start("node-token");
   ASSERT_NE(hub, nullptr);
   std::vector<User> users = Users(20);
   hub->SetRoster(Full(1, users));
-  ReporterSetup setup;
-  setup.hub_address = hub->address();
-  setup.panel_db = child.panel_db();
-  setup.state_db = child.state_db();
   const int metrics_port = PickFreePort();
-  setup.metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
-  ReporterProcess reporter(setup);
+  ReporterProcess reporter(DaemonSetup(child, *hub, metrics_port));
   ASSERT_TRUE(reporter.Start().ok());
   auto enabled = [&] { return child.CountRows(child.UserTable() + " WHERE enable = 1"); };
   ASSERT_TRUE(WaitFor([&] { return enabled() == 20; }, absl::Seconds(30))) << reporter.Log();
@@ -306,13 +311,8 @@ TEST(ApproveRemovalsBinaryTest, ARefusedUserIsSkippedShownLoggedOnceAndRetried) 
                           " END IF"));
   auto hub = FakeHub::Start("node-token");
   hub->SetRoster(Full(1, users));
-  ReporterSetup setup;
-  setup.hub_address = hub->address();
-  setup.panel_db = child.panel_db();
-  setup.state_db = child.state_db();
   const int metrics_port = PickFreePort();
-  setup.metrics_listen = absl::StrCat("127.0.0.1:", metrics_port);
-  ReporterProcess reporter(setup);
+  ReporterProcess reporter(DaemonSetup(child, *hub, metrics_port));
   ASSERT_TRUE(reporter.Start().ok());
   std::string status;
   ASSERT_TRUE(WaitFor([&] {
