@@ -28,9 +28,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
-#include "hub/hub_commands.h"
-#include "hub/hub_config.h"
-#include "hub/hub_server.h"
+#include "hub/ops/hub_commands.h"
+#include "hub/config/hub_config.h"
+#include "hub/service/hub_server.h"
 
 namespace {
 

@@ -17,10 +17,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "reporter/approve_removals_command.h"
-#include "reporter/reporter_config.h"
+#include "reporter/ops/approve_removals_command.h"
+#include "reporter/config/reporter_config.h"
 #include "reporter/reporter_daemon.h"
-#include "reporter/status_command.h"
+#include "reporter/ops/status_command.h"
 #include "reporter/version.h"
 
 namespace {

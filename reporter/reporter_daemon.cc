@@ -3,8 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/proto_time.h"
-#include "reporter/backoff.h"
-#include "reporter/hub_channel.h"
+#include "reporter/util/backoff.h"
+#include "reporter/outbox/hub_channel.h"
 #include "reporter/version.h"
 
 namespace hsync::reporter {

@@ -17,8 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
-#include "hub/hub_config.h"
-#include "reporter/reporter_config.h"
+#include "hub/config/hub_config.h"
+#include "reporter/config/reporter_config.h"
 #include "tests/support/child_process.h"
 
 namespace {
@@ -196,7 +196,7 @@ TEST(HubExampleConfig, AsInstalledWithAnEmptyApiKeyItRefusesNamingTheKey) {
 
 TEST(HubExampleConfig, DocumentsEveryKeyTheLoaderReads) {
   const std::set<std::string> documented = DocumentedKeys(ReadFile(kSource + "/deploy/hub.toml.example"));
-  const std::set<std::string> read = KeysReadBy(kSource + "/hub/hub_config.cc");
+  const std::set<std::string> read = KeysReadBy(kSource + "/hub/config/hub_config.cc");
   ASSERT_GT(read.size(), 15u) << "the key scan of hub_config.cc found too little";
   for (const std::string& key : read) {
     EXPECT_TRUE(documented.count(key)) << "hub.toml.example does not document " << key;
@@ -255,7 +255,7 @@ TEST(ReporterExampleConfig, AsInstalledWithAnEmptyTokenItRefusesNamingTheKey) {
 TEST(ReporterExampleConfig, DocumentsEveryKeyTheLoaderReads) {
   const std::set<std::string> documented =
       DocumentedKeys(ReadFile(kSource + "/deploy/reporter.toml.example"));
-  const std::set<std::string> read = KeysReadBy(kSource + "/reporter/reporter_config.cc");
+  const std::set<std::string> read = KeysReadBy(kSource + "/reporter/config/reporter_config.cc");
   ASSERT_GT(read.size(), 20u) << "the key scan of reporter_config.cc found too little";
   for (const std::string& key : read) {
     EXPECT_TRUE(documented.count(key)) << "reporter.toml.example does not document " << key;
@@ -285,13 +285,13 @@ void ExpectReadmeNamesEveryKey(const std::string& section, const std::string& lo
 TEST(ReadmeConfigReference, NamesEveryHubKey) {
   ExpectReadmeNamesEveryKey(ReadmeSection("**`/etc/hiddify-sync/hub.toml`**",
                                           "**`/etc/hiddify-sync/reporter.toml`**"),
-                            "/hub/hub_config.cc");
+                            "/hub/config/hub_config.cc");
 }
 
 TEST(ReadmeConfigReference, NamesEveryReporterKey) {
   ExpectReadmeNamesEveryKey(ReadmeSection("**`/etc/hiddify-sync/reporter.toml`**",
                                           "### Watching it"),
-                            "/reporter/reporter_config.cc");
+                            "/reporter/config/reporter_config.cc");
 }
 
 }  // namespace

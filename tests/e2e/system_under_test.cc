@@ -10,7 +10,7 @@
 #include "common/panel_time.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
-#include "reporter/state_store.h"
+#include "reporter/state/state_store.h"
 #include "tests/support/test_mariadb.h"
 
 namespace hsync::e2e {

@@ -1,9 +1,9 @@
 // Due/urgent selection, backoff arithmetic and the intent verdict (no I/O).
 #include <gtest/gtest.h>
 
-#include "hub/applier_user_step.h"
-#include "hub/apply_scheduler.h"
-#include "hub/backoff.h"
+#include "hub/apply/applier_user_step.h"
+#include "hub/apply/apply_scheduler.h"
+#include "hub/util/backoff.h"
 #include "tests/hub/journal_test_helpers.h"
 
 namespace hsync::hub {

@@ -2,7 +2,7 @@
 // exact sums across nodes, urgency, one PATCH per user per cycle, orphans,
 // parent outages, a permanently failing user, and intent recovery — also
 // across a SIGKILL of the process that was applying.
-#include "hub/applier.h"
+#include "hub/apply/applier.h"
 
 #include <signal.h>
 #include <sys/wait.h>

@@ -1,6 +1,6 @@
 // The hub's TOML configuration: defaults, every key, every bad key reported
 // at once with its reason, secrets never echoed.
-#include "hub/hub_config.h"
+#include "hub/config/hub_config.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "hub/node_auth.h"
+#include "hub/service/node_auth.h"
 #include "tests/support/child_process.h"
 
 namespace hsync::hub {

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/proto_time.h"
-#include "hub/node_auth.h"
+#include "hub/service/node_auth.h"
 #include "tests/hub/grpc_probes.h"
 
 namespace hsync::hub::testing {

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "hub/node_auth.h"
+#include "hub/service/node_auth.h"
 #include "tests/hub/hub_harness.h"
 
 namespace hsync::hub::testing {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/metrics_endpoint.h"
 #include "common/units.h"
-#include "hub/hub_metrics.h"
+#include "hub/service/hub_metrics.h"
 #include "tests/hub/hub_harness.h"
 #include "tests/hub/parent_client_test_panel.h"
 #include "tests/support/child_process.h"

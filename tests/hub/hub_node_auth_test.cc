@@ -1,6 +1,6 @@
 // Node authentication: token hashes, Bearer parsing, unknown/wrong tokens,
 // reload, loopback peers.
-#include "hub/node_auth.h"
+#include "hub/service/node_auth.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

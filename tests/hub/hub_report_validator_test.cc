@@ -1,5 +1,5 @@
 // ReportValidator: every malformed report is InvalidArgument naming the problem.
-#include "hub/report_validator.h"
+#include "hub/service/report_validator.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

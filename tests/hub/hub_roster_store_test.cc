@@ -1,6 +1,6 @@
 // RosterStore: diffs, versions, deltas and full updates as a stream sees
 // them, PATCH answers newer than a list read, history limits, watchers.
-#include "hub/roster_store.h"
+#include "hub/roster/roster_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // BuildHubStatus: every part of the hub lands in its HubStatus field.
-#include "hub/hub_status.h"
+#include "hub/service/hub_status.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "common/proto_time.h"
-#include "hub/hub_metrics.h"
-#include "hub/status_summary.h"
+#include "hub/service/hub_metrics.h"
+#include "hub/ops/status_summary.h"
 
 namespace hsync::hub {
 namespace {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "common/proto_time.h"
-#include "hub/journal.h"
-#include "hub/journal_sqlite.h"
+#include "hub/journal/journal.h"
+#include "hub/journal/journal_sqlite.h"
 #include "tests/hub/journal_test_helpers.h"
 #include "tests/support/child_process.h"
 

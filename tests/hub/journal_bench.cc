@@ -22,7 +22,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
-#include "hub/journal.h"
+#include "hub/journal/journal.h"
 #include "tests/hub/journal_test_helpers.h"
 #include "tests/support/child_process.h"
 

@@ -1,6 +1,6 @@
 // GroupCommitter: concurrent writes share one transaction, a failing
 // operation rolls back only itself, and results reach the right callers.
-#include "hub/journal_group_commit.h"
+#include "hub/journal/journal_group_commit.h"
 
 #include <atomic>
 #include <thread>

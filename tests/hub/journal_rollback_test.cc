@@ -13,9 +13,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
-#include "hub/journal.h"
-#include "hub/journal_schema.h"
-#include "hub/journal_sqlite.h"
+#include "hub/journal/journal.h"
+#include "hub/journal/journal_schema.h"
+#include "hub/journal/journal_sqlite.h"
 #include "tests/hub/journal_test_helpers.h"
 #include "tests/support/child_process.h"
 

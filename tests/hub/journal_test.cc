@@ -1,6 +1,6 @@
 // Journal: acceptance, dedup, pending sums, intents, orphans, durability
 // across reopen and across a SIGKILLed writer process.
-#include "hub/journal.h"
+#include "hub/journal/journal.h"
 
 #include <signal.h>
 #include <sys/wait.h>

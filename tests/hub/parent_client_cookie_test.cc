@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/units.h"
-#include "hub/parent_client.h"
+#include "hub/parent/parent_client.h"
 #include "tests/hub/journal_test_helpers.h"
 #include "tests/hub/parent_client_test_panel.h"
 

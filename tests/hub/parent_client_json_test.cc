@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/units.h"
-#include "hub/panel_user_json.h"
+#include "hub/parent/panel_user_json.h"
 
 namespace hsync::hub {
 namespace {

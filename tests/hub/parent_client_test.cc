@@ -1,6 +1,6 @@
 // ParentClient against panelsim (the Hiddify panel's API over real MariaDB),
 // over real loopback HTTP: reads, exact-byte PATCHes, and every error class.
-#include "hub/parent_client.h"
+#include "hub/parent/parent_client.h"
 
 #include <sys/socket.h>
 #include <netinet/in.h>

@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/mariadb.h"
 #include "common/units.h"
-#include "hub/parent_client.h"
+#include "hub/parent/parent_client.h"
 #include "tests/support/panelsim_runner.h"
 #include "tests/support/test_mariadb.h"
 

@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "hub/hub_config.h"
-#include "hub/parent_client.h"
+#include "hub/config/hub_config.h"
+#include "hub/parent/parent_client.h"
 #include "tests/support/child_process.h"
 
 namespace hsync::hub {

@@ -3,7 +3,7 @@
 // the whole internet from 127.0.0.1); only the unix operator socket is never
 // blocked; other addresses are unaffected; the window and the cool-down
 // expire; memory stays bounded under a flood of addresses.
-#include "hub/auth_rate_limiter.h"
+#include "hub/service/auth_rate_limiter.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -11,8 +11,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "hub/node_auth.h"
-#include "hub/node_config_edit.h"
+#include "hub/service/node_auth.h"
+#include "hub/ops/node_config_edit.h"
 #include "tests/support/child_process.h"
 
 namespace hsync::hub {

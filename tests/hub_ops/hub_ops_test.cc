@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "hub/node_auth.h"
+#include "hub/service/node_auth.h"
 #include "tests/hub/hub_harness.h"
 #include "tests/hub/parent_client_test_panel.h"
 

@@ -16,8 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "hiddify_sync/v1/sync.grpc.pb.h"
-#include "hub/journal.h"
-#include "reporter/hub_channel.h"
+#include "hub/journal/journal.h"
+#include "reporter/outbox/hub_channel.h"
 #include "tests/hub_ops/ops_hub.h"
 #include "tests/support/child_process.h"
 #include "tests/support/metrics_scrape.h"
@@ -64,7 +64,7 @@ OpsHubSetup TlsSetup() {
   return setup;
 }
 
-// The reporter's channel (reporter/hub_channel.h) to the hub.
+// The reporter's channel (reporter/outbox/hub_channel.h) to the hub.
 std::shared_ptr<grpc::Channel> ReporterChannel(const OpsHub& hub, const std::string& ca_file,
                                                const std::string& client = "") {
   hsync::reporter::HubConfig config;

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "hub/node_auth.h"
+#include "hub/service/node_auth.h"
 
 namespace hsync::hub::testing {
 

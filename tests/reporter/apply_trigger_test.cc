@@ -1,7 +1,7 @@
 // ApplyTrigger: debounced runs (one per burst of requests), retried failures
 // shown in status, command mode with exit codes and a timeout; HTTP mode
 // against a real listening server.
-#include "reporter/apply_trigger.h"
+#include "reporter/panel/apply_trigger.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

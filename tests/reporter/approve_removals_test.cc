@@ -5,7 +5,7 @@
 // --yes; interactively after "y") while the daemon runs, which then leaves
 // the removals alone. Also roster users the child's database refuses: skipped
 // alone, shown in status and /metrics, logged once, retried.
-#include "reporter/approve_removals_command.h"
+#include "reporter/ops/approve_removals_command.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,9 +14,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "reporter/held_removals.h"
-#include "reporter/roster_applier.h"
-#include "reporter/state_store.h"
+#include "reporter/roster/held_removals.h"
+#include "reporter/roster/roster_applier.h"
+#include "reporter/state/state_store.h"
 #include "tests/reporter/child_db.h"
 #include "tests/reporter/fake_hub.h"
 #include "tests/reporter/reporter_process.h"

@@ -2,7 +2,7 @@
 // watermarks, the threshold wait, reset detection, last_online, baseline,
 // stream/seq persistence, that it never writes current_usage, the
 // not-yet-subtracted amounts of reset mode, and merging unsent reports.
-#include "reporter/collector.h"
+#include "reporter/collect/collector.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

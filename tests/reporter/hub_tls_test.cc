@@ -12,10 +12,10 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "reporter/collector.h"
-#include "reporter/hub_channel.h"
-#include "reporter/outbox_sender.h"
-#include "reporter/reporter_config.h"
+#include "reporter/collect/collector.h"
+#include "reporter/outbox/hub_channel.h"
+#include "reporter/outbox/outbox_sender.h"
+#include "reporter/config/reporter_config.h"
 #include "tests/reporter/child_db.h"
 #include "tests/reporter/fake_hub.h"
 #include "tests/reporter/reporter_process.h"

@@ -4,7 +4,7 @@
 // rolled-back state (the hub ahead of it: ALREADY_EXISTS or an ack above any
 // seq assigned) restarting the stream without losing a byte, and unsent rows
 // merged while the hub is away.
-#include "reporter/outbox_sender.h"
+#include "reporter/outbox/outbox_sender.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,8 +12,8 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "reporter/collector.h"
-#include "reporter/hub_channel.h"
+#include "reporter/collect/collector.h"
+#include "reporter/outbox/hub_channel.h"
 #include "tests/reporter/child_db.h"
 #include "tests/reporter/fake_hub.h"
 #include "tests/reporter/state_snapshot.h"

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "reporter/collector.h"
+#include "reporter/collect/collector.h"
 #include "tests/reporter/child_db.h"
 #include "tests/support/test_mariadb.h"
 

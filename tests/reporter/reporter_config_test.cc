@@ -1,6 +1,6 @@
 // The reporter's TOML config: defaults, every key, and every bad value
 // reported with its key; secrets read from files and never echoed.
-#include "reporter/reporter_config.h"
+#include "reporter/config/reporter_config.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "reporter/roster_applier.h"
+#include "reporter/roster/roster_applier.h"
 #include "tests/reporter/child_db.h"
 
 namespace hsync::testing {

@@ -2,7 +2,7 @@
 // NOT NULL column and the parent's exact keys, updates of every synced field,
 // enable := is_active, removal under both policies, the mass-removal guard,
 // and local-only fields left alone.
-#include "reporter/roster_applier.h"
+#include "reporter/roster/roster_applier.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,8 +10,8 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "reporter/collector.h"
-#include "reporter/held_removals.h"
+#include "reporter/collect/collector.h"
+#include "reporter/roster/held_removals.h"
 #include "tests/reporter/child_db.h"
 
 namespace hsync::reporter {

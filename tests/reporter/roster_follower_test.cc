@@ -1,13 +1,13 @@
 // RosterFollower against a SyncHub double on a real socket: full roster then
 // deltas applied to MariaDB, the panel apply trigger asked once per changing
 // update, reconnect after the hub restarts, and a wrong token shown clearly.
-#include "reporter/roster_follower.h"
+#include "reporter/roster/roster_follower.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "reporter/hub_channel.h"
+#include "reporter/outbox/hub_channel.h"
 #include "tests/reporter/child_db.h"
 #include "tests/reporter/fake_hub.h"
 #include "tests/support/child_process.h"

@@ -1,13 +1,13 @@
 // StateStore: schema creation, stream identity, outbox round trip with binary
 // payloads, ack deletion, and clear errors when MariaDB or the schema is not
 // what it should be.
-#include "reporter/state_store.h"
+#include "reporter/state/state_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "reporter/db_session.h"
+#include "reporter/state/db_session.h"
 #include "tests/reporter/child_db.h"
 
 namespace hsync::reporter {

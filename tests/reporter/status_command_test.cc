@@ -1,5 +1,5 @@
 // How `hiddify-sync-reporter status` judges a status reply, and what it prints.
-#include "reporter/status_command.h"
+#include "reporter/ops/status_command.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,13 +1,13 @@
 // usage_mode = "reset": the acknowledged bytes, and only those, come off
 // current_usage and the watermark; traffic that arrived meanwhile stays, also
 // when the panel reset the counter between the collect and the ack.
-#include "reporter/usage_resetter.h"
+#include "reporter/collect/usage_resetter.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "reporter/collector.h"
+#include "reporter/collect/collector.h"
 #include "tests/reporter/child_db.h"
 
 namespace hsync::reporter {

@@ -1,0 +1,132 @@
+#include "hub/roster/roster_poller.h"
+
+#include <malloc.h>
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace hsync::hub {
+
+RosterPoller::RosterPoller(std::unique_ptr<ParentClient> parent, RosterStore* store,
+                           absl::Duration interval)
+    : parent_(std::move(parent)), store_(store), interval_(interval) {}
+
+RosterPoller::~RosterPoller() { Stop(); }
+
+void RosterPoller::Start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void RosterPoller::PollSoon() {
+  absl::MutexLock lock(&mu_);
+  poll_requested_ = true;
+}
+
+void RosterPoller::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status RosterPoller::PollOnce() {
+  const absl::Time started = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    ++state_.polls;
+    state_.last_attempt_at = started;
+  }
+  absl::StatusOr<PanelUserList> list = parent_->ListUsers();
+  absl::Status status = list.status();
+  if (list.ok()) {
+    const size_t count = list->users.size();
+    KeptUsers kept;
+    for (const SkippedPanelUser& skipped : list->skipped) {
+      if (skipped.uuid.empty()) {
+        kept.all = true;
+      } else {
+        kept.uuids.insert(skipped.uuid);
+      }
+    }
+    absl::StatusOr<RosterChange> change =
+        store_->ReplaceAll(std::move(list->users), started, kept);
+    if (change.ok()) {
+      LogSkippedChanges(list->skipped);
+      if (change->changed) {
+        LogInfo(absl::StrCat("roster: version ", change->version, ", ", count, " users (",
+                             change->upserts, " new or changed, ", change->removals, " removed",
+                             list->skipped.empty()
+                                 ? std::string()
+                                 : absl::StrCat(", ", list->skipped.size(), " unreadable kept"),
+                             ")"));
+      }
+    } else {
+      status = absl::DataLossError(
+          absl::StrCat("parent user list rejected: ", change.status().message()));
+    }
+    // A big list leaves freed heap behind; hand it back to the system.
+    malloc_trim(0);
+  }
+  absl::MutexLock lock(&mu_);
+  state_.last_ok = status.ok();
+  if (status.ok()) {
+    state_.last_success_at = started;
+    state_.skipped_users = std::move(list->skipped);
+  } else {
+    ++state_.failures;
+    state_.last_error = absl::StrCat("list users: ", status.ToString());
+    state_.last_error_at = absl::Now();
+    LogWarning(absl::StrCat("roster: reading the parent's user list failed, keeping version ",
+                            store_->version(), ": ", status.ToString()));
+  }
+  return status;
+}
+
+void RosterPoller::LogSkippedChanges(const std::vector<SkippedPanelUser>& skipped) {
+  std::map<std::string, std::string> causes;
+  for (const SkippedPanelUser& user : skipped) {
+    if (!causes.emplace(user.uuid, user.field).second) continue;  // several without a uuid
+    auto before = skipped_causes_.find(user.uuid);
+    if (before != skipped_causes_.end() && before->second == user.field) continue;
+    if (user.uuid.empty()) {
+      LogWarning(absl::StrCat("roster: an element of the parent's user list has no readable uuid; "
+                              "it is left out and no user is removed while it is there: ",
+                              user.reason));
+    } else {
+      LogWarning(absl::StrCat("roster: user ", user.uuid,
+                              " is left out of the roster (children keep what they had): ",
+                              user.reason));
+    }
+  }
+  for (const auto& [uuid, cause] : skipped_causes_) {
+    if (causes.contains(uuid)) continue;
+    LogInfo(uuid.empty() ? std::string("roster: the parent's list has no unreadable element "
+                                       "without a uuid any more")
+                         : absl::StrCat("roster: user ", uuid,
+                                        " is readable again (or gone from the parent)"));
+  }
+  skipped_causes_ = std::move(causes);
+}
+
+RosterPollerState RosterPoller::State() const {
+  absl::MutexLock lock(&mu_);
+  return state_;
+}
+
+void RosterPoller::Run() {
+  while (true) {
+    PollOnce().IgnoreError();  // recorded in State()
+    absl::MutexLock lock(&mu_);
+    auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || poll_requested_; };
+    mu_.AwaitWithTimeout(absl::Condition(&wake), interval_);
+    if (stopping_) return;
+    poll_requested_ = false;
+  }
+}
+
+}  // namespace hsync::hub
