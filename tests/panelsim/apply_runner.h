@@ -2,7 +2,7 @@
 // (PANEL.md §4): a run reads the database at its start, takes
 // `duration_ms`, then re-renders sing-box and WireGuard from what it read
 // and restarts sing-box (counted); xray is left alone. A run while another
-// is active (its lock file younger than 120 s) exits 12 at once and does
+// is active (its lock file log/install.lock younger than 120 s) exits 12 at once and does
 // nothing. `apply_users --no-gui` is an apply run; any other argument list
 // (`--no-gui apply_users` included) is a full install, which also restarts
 // xray. Thread-safe.
@@ -27,8 +27,9 @@ class ApplyRunner {
   ApplyRunner(const ApplyRunner&) = delete;
   ApplyRunner& operator=(const ApplyRunner&) = delete;
 
-  // Runs install.sh `args` now and returns its exit code (0, 12 when busy, 1
-  // when the database could not be read).
+  // Runs install.sh `args` now and returns its exit code: 12 when busy, else
+  // 0 (also when the database could not be read: install.sh's work runs in a
+  // pipeline and its failures do not reach the exit code; the cores stay).
   int Run(const std::vector<std::string>& args);
   // quick_apply_users(): starts `apply_users --no-gui` in the background; a
   // run already active makes it exit 12 (counted) at once.

@@ -1,9 +1,15 @@
 // Unit tests of panelsim's pure logic: routing, bot detection, body
-// validation, stored bytes, is_active and the periodic-reset rule.
+// validation, stored bytes, is_active, the periodic-reset rule, the reset
+// job's schedule and the cores' bookkeeping.
 #include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
 
 #include "tests/panelsim/bot_detector.h"
 #include "tests/panelsim/panel_routes.h"
+#include "tests/panelsim/proxy_cores.h"
 #include "tests/panelsim/reset_job.h"
 #include "tests/panelsim/user_activity.h"
 #include "tests/panelsim/user_input.h"
@@ -113,6 +119,30 @@ TEST(ResetJobTest, RunsAtMostEvery6HoursAndAfter5AtMostOncePerDay) {
   EXPECT_TRUE(ResetJob::Due(seven, absl::CivilSecond(2030, 6, 16, 1, 0, 0)));
   EXPECT_FALSE(ResetJob::Due(seven, absl::CivilSecond(2030, 6, 16, 6, 59, 0)));
   EXPECT_TRUE(ResetJob::Due(seven, absl::CivilSecond(2030, 6, 16, 7, 0, 0)));
+}
+
+TEST(ProxyCoresTest, OnlyMembersCarryAndTheTaskTakesTheCounters) {
+  ProxyCores cores(CoreType::kXray);
+  cores.AddClient("AAAA");  // stored lower case
+  cores.RenderSingboxAndWireguard({"aaaa", "bbbb"});
+  EXPECT_EQ(cores.CarryTraffic("aaaa", 10), 20) << "through xray and sing-box";
+  EXPECT_EQ(cores.CarryTraffic("bbbb", 10), 10);
+  EXPECT_EQ(cores.CarryTraffic("cccc", 10), 0) << "in no core";
+  EXPECT_EQ(cores.TakeUsage(), (std::map<std::string, int64_t>{{"aaaa", 20}, {"bbbb", 10}}));
+  EXPECT_TRUE(cores.TakeUsage().empty()) << "taking zeroes the counters";
+  EXPECT_EQ(cores.EnabledUsers(), (std::set<std::string>{"aaaa", "bbbb"}));
+  cores.RemoveClient("aaaa");
+  EXPECT_FALSE(cores.InXray("aaaa"));
+  EXPECT_TRUE(cores.InSingbox("aaaa")) << "the sing-box driver's calls change nothing";
+}
+
+TEST(ProxyCoresTest, SingboxCoreTypeHasNoLiveXray) {
+  ProxyCores cores(CoreType::kSingbox);
+  cores.AddClient("aaaa");
+  cores.RestartXray({"aaaa"});
+  EXPECT_FALSE(cores.InXray("aaaa"));
+  EXPECT_EQ(cores.CarryTraffic("aaaa", 5), 0);
+  EXPECT_NE(cores.DriverCallsJson().find("\"add\":1"), std::string::npos) << "still counted";
 }
 
 TEST(UserInputTest, NullsAndFormats) {
