@@ -138,6 +138,15 @@ std::optional<SimResponse> ControlApi::HandleServer(const std::string& m, const 
     }
     return Json(200, json{{"exit", t_.apply.Run(args)}});
   }
+  if (path == "/_sim/carry_traffic") {
+    if (!body.contains("uuid") || !body["uuid"].is_string() || !body.contains("bytes") ||
+        !body["bytes"].is_number_integer() || body["bytes"].get<int64_t>() <= 0) {
+      return BadRequest("expected {\"uuid\": string, \"bytes\": positive integer}");
+    }
+    const int64_t carried = t_.traffic.CarryTraffic(body["uuid"].get<std::string>(),
+                                                    body["bytes"].get<int64_t>());
+    return Json(200, json{{"ok", true}, {"carried", carried}});
+  }
   if (path == "/_sim/xray_restart") {
     absl::StatusOr<std::vector<std::string>> users =
         RenderCoreUsers(DbSession::ForThisThread(), t_.clock.Today());

@@ -53,11 +53,14 @@ void TrafficGenerator::Tick() {
     for (const std::string& uuid : members) picks.emplace_back(uuid, bytes(rng_));
   }
   counters_.CountTrafficTick();
-  for (const auto& [uuid, bytes] : picks) {
-    // Carried by the cores the user is in now (it may have just left all).
-    const int64_t carried = cores_.CarryTraffic(uuid, bytes);
-    if (carried > 0) Record(uuid, carried);
-  }
+  // Carried by the cores each user is in now (it may have just left all).
+  for (const auto& [uuid, bytes] : picks) CarryTraffic(uuid, bytes);
+}
+
+int64_t TrafficGenerator::CarryTraffic(const std::string& uuid, int64_t bytes) {
+  const int64_t carried = cores_.CarryTraffic(uuid, bytes);
+  if (carried > 0) Record(absl::AsciiStrToLower(uuid), carried);
+  return carried;
 }
 
 absl::StatusOr<int64_t> TrafficGenerator::AddTraffic(const std::string& uuid, int64_t bytes) {

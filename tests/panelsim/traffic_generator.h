@@ -45,6 +45,10 @@ class TrafficGenerator {
   // current_usage after it; NotFound for an unknown uuid.
   absl::StatusOr<int64_t> AddTraffic(const std::string& uuid, int64_t bytes);
 
+  // `bytes` through the cores `uuid` is in now (counted like a tick's);
+  // returns the bytes carried (0 for a user in no core).
+  int64_t CarryTraffic(const std::string& uuid, int64_t bytes);
+
   // {"enabled":B,"per_user":{...},"total_bytes":N}
   std::string StatusJson() const;
 
