@@ -159,8 +159,11 @@ state_database = "sync_child$i"
 interval = "5s"
 min_report_bytes = 1
 [apply]
-url = "${CHILD_URL[$i]}/_sim/apply_users"
+command = "$BIN/panelsim-ctl --port $(cat "$DEMO_DIR/child$i.port") apply_users --no-gui"
 debounce = "500ms"
+busy_retry = "500ms"
+[panel]
+address = "127.0.0.1:$(cat "$DEMO_DIR/child$i.port")"
 [status]
 listen = "127.0.0.1:${STATUS_PORT[$i]}"
 [metrics]

@@ -160,19 +160,18 @@ if [ "$ROLE" = hub ]; then
 fi
 
 # --- 4. the reporter's apply mode decides its sandbox -----------------------
-# Prints url, off or command: how [apply] of the reporter's config runs.
+# Prints off or command: whether [apply] of the reporter's config runs a command.
 apply_mode() {
   awk '
     /^[[:space:]]*\[/ { section = $0; gsub(/[][[:space:]]/, "", section); next }
-    section == "apply" && /^[[:space:]]*url[[:space:]]*=/ { url = 1 }
     section == "apply" && /^[[:space:]]*command[[:space:]]*=[[:space:]]*""/ { off = 1 }
-    END { print (url ? "url" : (off ? "off" : "command")) }' "$1"
+    END { print (off ? "off" : "command") }' "$1"
 }
 if [ "$ROLE" = reporter ]; then
   mode=$(apply_mode "$CONFIG")
   if [ "$mode" = command ]; then
     put_file "$FILES/reporter-apply-command.conf" "$DROPIN_DIR/apply-command.conf" 0644
-    say "[apply] command in use: installed the drop-in $UNIT.d/apply-command.conf (looser sandbox for Hiddify Manager's apply script; prefer [apply] url)"
+    say "[apply] command in use: installed the drop-in $UNIT.d/apply-command.conf (looser sandbox for Hiddify Manager's apply script)"
   else
     if [ -e "$DROPIN_DIR/apply-command.conf" ]; then
       rm -f "$DROPIN_DIR/apply-command.conf"

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/proto_time.h"
+#include "reporter/panel/child_panel_client.h"
 #include "reporter/util/backoff.h"
 #include "reporter/outbox/hub_channel.h"
 #include "reporter/version.h"
@@ -29,8 +30,9 @@ CollectOptions MakeCollectOptions(const ReporterConfig& c) {
   return o;
 }
 
-RosterApplyOptions MakeRosterOptions(const ReporterConfig& c) {
+RosterApplyOptions MakeRosterOptions(const ReporterConfig& c, const CoreSyncQueue* queue) {
   RosterApplyOptions o;
+  o.core_changes = queue;
   o.panel_database = c.mysql.database;
   o.remove_policy = c.roster.remove_policy;
   o.guard_min = c.roster.guard_min;
@@ -41,11 +43,27 @@ RosterApplyOptions MakeRosterOptions(const ReporterConfig& c) {
 ApplyTriggerOptions MakeTriggerOptions(const ApplyConfig& a) {
   ApplyTriggerOptions o;
   o.command = a.command;
-  o.url = a.url;
-  o.api_key = a.api_key;
   o.debounce = a.debounce;
+  o.max_delay = a.max_delay;
+  o.busy_retry = a.busy_retry;
   o.timeout = a.timeout;
   return o;
+}
+
+// The child panel's API client, or none when [panel] core_sync = false.
+std::unique_ptr<CoreSyncClient> MakeCoreSyncClient(const ReporterConfig& c, MariaDbOptions db) {
+  if (!c.panel.core_sync) return std::make_unique<NoCoreSyncClient>();
+  PanelCredentialOverrides overrides;
+  overrides.address = c.panel.address;
+  overrides.proxy_path = c.panel.proxy_path;
+  overrides.api_key = c.panel.api_key;
+  auto source = [db = std::move(db), overrides, panel_database = c.mysql.database]()
+      -> absl::StatusOr<PanelCredentials> {
+    auto conn = MariaDbConnection::Connect(db);
+    if (!conn.ok()) return conn.status();
+    return ResolvePanelCredentials(**conn, panel_database, overrides);
+  };
+  return std::make_unique<ChildPanelClient>(std::move(source), c.panel.timeout);
 }
 
 }  // namespace
@@ -56,8 +74,15 @@ ReporterDaemon::ReporterDaemon(ReporterConfig config)
       channel_(MakeHubChannel(config_.hub)),
       store_(config_.mysql.state_database, config_.collect.baseline_existing_usage),
       collector_(&store_, MakeCollectOptions(config_)),
-      applier_(&store_, MakeRosterOptions(config_)),
-      trigger_(MakeTriggerOptions(config_.apply), &board_) {
+      core_queue_(&store_, config_.mysql.database),
+      applier_(&store_, MakeRosterOptions(config_, &core_queue_)),
+      trigger_(MakeTriggerOptions(config_.apply), db_options_, &core_queue_, &board_) {
+  CoreSyncerOptions syncer_options;
+  syncer_options.retry_initial = config_.panel.retry_initial;
+  syncer_options.retry_max = config_.panel.retry_max;
+  core_syncer_ = std::make_unique<CoreSyncer>(db_options_, &core_queue_,
+                                              MakeCoreSyncClient(config_, db_options_), &trigger_,
+                                              &board_, syncer_options);
   if (config_.collect.usage_mode == UsageMode::kReset) {
     resetter_ = std::make_unique<UsageResetter>(&store_, config_.mysql.database);
   }
@@ -68,7 +93,7 @@ ReporterDaemon::ReporterDaemon(ReporterConfig config)
   RosterFollowerOptions follower_options;
   follower_options.node_id = config_.node_id;
   follower_options.token = config_.hub.token;
-  follower_ = std::make_unique<RosterFollower>(channel_, db_options_, &applier_, &trigger_, &board_,
+  follower_ = std::make_unique<RosterFollower>(channel_, db_options_, &applier_, core_syncer_.get(), &board_,
                                                follower_options);
   status_service_ = std::make_unique<StatusService>(&board_, channel_);
   board_.Update([&](auto& r) {
@@ -76,6 +101,8 @@ ReporterDaemon::ReporterDaemon(ReporterConfig config)
     r.set_node_id(config_.node_id);
     *r.mutable_started_at() = ToProtoTimestamp(absl::Now());
     r.set_hub_address(config_.hub.address);
+    r.set_core_sync_mode(config_.panel.core_sync ? absl::StrCat("panel-api ", config_.panel.address)
+                                                 : std::string("off"));
   });
 }
 
@@ -91,7 +118,8 @@ absl::Status ReporterDaemon::Start() {
                        config_.collect.usage_mode == UsageMode::kReset ? "reset" : "watermark",
                        ", collect every ", absl::FormatDuration(config_.collect.interval)));
   StartMetrics();
-  if (!trigger_.enabled()) LogWarning("apply: no command or url configured; the panel is not told about user changes");
+  if (!trigger_.enabled()) LogWarning("apply: no command configured; sing-box and WireGuard do not follow user changes");
+  if (!config_.panel.core_sync) LogWarning("panel.core_sync = false: xray does not follow user changes until it restarts");
   heartbeat_unix_ms_ = absl::ToUnixMillis(absl::Now());
   collect_thread_ = std::thread([this] { CollectLoop(); });
   return absl::OkStatus();
@@ -117,6 +145,7 @@ void ReporterDaemon::Stop() {
   if (collect_thread_.joinable()) collect_thread_.join();
   follower_->Stop();
   sender_->Stop();
+  core_syncer_->Stop();
   trigger_.Stop();
   if (status_server_ != nullptr) {
     status_server_->Shutdown();
@@ -204,6 +233,7 @@ void ReporterDaemon::CollectLoop() {
     if (WaitOrStop(backoff.Next())) return;
   }
   trigger_.Start();
+  core_syncer_->Start();
   sender_->Start();
   // The roster is followed only after a first successful collect: on a fresh
   // state that collect records the baseline, which must not swallow traffic of

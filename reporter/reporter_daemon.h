@@ -1,5 +1,6 @@
 // Wires the reporter together: the status server, the collect loop (its own
-// thread), the outbox sender, the roster follower and the apply trigger.
+// thread), the outbox sender, the roster follower, the core syncer (proxy
+// cores follow each changed user) and the apply trigger.
 // The collect thread first makes sure the state schema exists (retrying with
 // backoff while MariaDB is unreachable, shown in status), starts the sender,
 // collects once (the baseline on a fresh state), then starts the roster
@@ -17,6 +18,8 @@
 #include "absl/time/time.h"
 #include "common/metrics_endpoint.h"
 #include "reporter/panel/apply_trigger.h"
+#include "reporter/panel/core_sync_queue.h"
+#include "reporter/panel/core_syncer.h"
 #include "reporter/collect/collector.h"
 #include "reporter/outbox/outbox_sender.h"
 #include "reporter/config/reporter_config.h"
@@ -62,9 +65,11 @@ class ReporterDaemon {
   std::shared_ptr<grpc::Channel> channel_;
   StateStore store_;
   Collector collector_;
+  CoreSyncQueue core_queue_;
   std::unique_ptr<UsageResetter> resetter_;
   RosterApplier applier_;
   ApplyTrigger trigger_;
+  std::unique_ptr<CoreSyncer> core_syncer_;
   std::unique_ptr<OutboxSender> sender_;
   std::unique_ptr<RosterFollower> follower_;
   std::unique_ptr<StatusService> status_service_;

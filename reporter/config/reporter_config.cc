@@ -143,28 +143,47 @@ void ReadRoster(ConfigReader& r, RosterConfig& ro) {
 }
 
 void ReadApply(ConfigReader& r, ApplyConfig& a) {
-  std::optional<std::string> command = r.GetOptionalString("apply.command");
-  std::optional<std::string> url = r.GetOptionalString("apply.url");
-  if (command.has_value() && url.has_value()) {
-    r.AddError("apply.url", "set either apply.command or apply.url, not both");
-  }
-  if (url.has_value()) {
-    a.command.clear();
-    a.url = *url;
-    if (!absl::StartsWith(a.url, "http://") && !absl::StartsWith(a.url, "https://")) {
-      r.AddError("apply.url", "must start with http:// or https://");
-    }
-  } else if (command.has_value()) {
-    a.command = *command;  // "" disables the trigger
-  }
-  if (auto key_file = r.GetOptionalString("apply.api_key_file"); key_file.has_value()) {
-    if (a.url.empty()) r.AddError("apply.api_key_file", "only used with apply.url");
-    auto key = ReadSecretFile(*key_file);
-    if (!key.ok()) r.AddError("apply.api_key_file", std::string(key.status().message()));
-    else a.api_key = *std::move(key);
-  }
+  a.command = r.GetString("apply.command", a.command);  // "" turns apply runs off
   a.debounce = r.GetDuration("apply.debounce", a.debounce, absl::ZeroDuration(), absl::Minutes(10));
+  a.max_delay = r.GetDuration("apply.max_delay", a.max_delay, absl::ZeroDuration(), absl::Hours(1));
+  if (a.max_delay < a.debounce) r.AddError("apply.max_delay", "must be at least apply.debounce");
+  a.busy_retry =
+      r.GetDuration("apply.busy_retry", a.busy_retry, absl::Milliseconds(10), absl::Minutes(10));
   a.timeout = r.GetDuration("apply.timeout", a.timeout, absl::Seconds(1), absl::Hours(1));
+}
+
+void ReadPanel(ConfigReader& r, PanelConfig& p) {
+  p.core_sync = r.GetBool("panel.core_sync", p.core_sync);
+  p.address = r.GetString("panel.address", p.address);
+  std::string host;
+  int port = 0;
+  if (!SplitHostRealPort(p.address, &host, &port)) r.AddError("panel.address", "must be host:port");
+  if (auto file = r.GetOptionalString("panel.proxy_path_admin_file"); file.has_value()) {
+    auto path = ReadSecretFile(*file);
+    if (!path.ok()) {
+      r.AddError("panel.proxy_path_admin_file", std::string(path.status().message()));
+    } else if (path->find_first_of(" \t\r\n?#") != std::string::npos) {
+      r.AddError("panel.proxy_path_admin_file", "the admin path must be one word");
+    } else {
+      p.proxy_path = *std::move(path);
+    }
+  }
+  if (auto file = r.GetOptionalString("panel.api_key_file"); file.has_value()) {
+    auto key = ReadSecretFile(*file);
+    if (!key.ok()) {
+      r.AddError("panel.api_key_file", std::string(key.status().message()));
+    } else if (key->find_first_of(" \t\r\n") != std::string::npos) {
+      r.AddError("panel.api_key_file", "the key must be one line without spaces");
+    } else {
+      p.api_key = *std::move(key);
+    }
+  }
+  p.timeout = r.GetDuration("panel.timeout", p.timeout, absl::Seconds(1), absl::Minutes(10));
+  p.retry_initial = r.GetDuration("panel.retry_initial", p.retry_initial, absl::Milliseconds(10),
+                                  absl::Minutes(10));
+  p.retry_max =
+      r.GetDuration("panel.retry_max", p.retry_max, absl::Milliseconds(10), absl::Hours(1));
+  if (p.retry_max < p.retry_initial) r.AddError("panel.retry_max", "must be at least panel.retry_initial");
 }
 
 void ReadStatus(ConfigReader& r, StatusConfig& s) {
@@ -202,6 +221,7 @@ absl::StatusOr<ReporterConfig> ReadAll(ConfigReader& r) {
   ReadOutbox(r, config.outbox);
   ReadRoster(r, config.roster);
   ReadApply(r, config.apply);
+  ReadPanel(r, config.panel);
   ReadStatus(r, config.status);
   ReadMetrics(r, config.metrics);
   if (absl::Status s = r.Finish(); !s.ok()) return s;

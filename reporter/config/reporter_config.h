@@ -58,12 +58,26 @@ struct RosterConfig {
 };
 
 struct ApplyConfig {
-  // Exactly one of command / url is used; both empty = no apply trigger.
+  // Run after synced user changes that need it (sing-box / WireGuard);
+  // "" = no apply runs.
   std::string command = "/opt/hiddify-manager/install.sh apply_users --no-gui";
-  std::string url;
-  std::string api_key;  // from api_key_file, sent as Hiddify-API-Key with `url`; a secret
   absl::Duration debounce = absl::Seconds(2);
+  absl::Duration max_delay = absl::Seconds(30);   // a burst never delays a run longer
+  absl::Duration busy_retry = absl::Seconds(3);   // after exit 12 (another run active)
   absl::Duration timeout = absl::Minutes(5);
+};
+
+// The child panel's own API, used to make its proxy cores follow each changed
+// user (PATCH {} / DELETE). Zero configuration on Hiddify Manager: the admin
+// path and the owner's key are read from the panel's database when not set.
+struct PanelConfig {
+  bool core_sync = true;                   // false: no API calls (apply runs only)
+  std::string address = "127.0.0.1:9000";  // host:port of the panel process (plain HTTP)
+  std::string proxy_path;  // from proxy_path_admin_file; "" = str_config proxy_path_admin; a secret
+  std::string api_key;     // from api_key_file; "" = admin_user id 1 uuid; a secret
+  absl::Duration timeout = absl::Seconds(15);
+  absl::Duration retry_initial = absl::Seconds(1);
+  absl::Duration retry_max = absl::Minutes(1);
 };
 
 struct StatusConfig {
@@ -86,6 +100,7 @@ struct ReporterConfig {
   OutboxConfig outbox;
   RosterConfig roster;
   ApplyConfig apply;
+  PanelConfig panel;
   StatusConfig status;
   MetricsConfig metrics;
 };

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/mariadb.h"
 #include "common/status_macros.h"
-#include "reporter/panel/apply_trigger.h"
+#include "reporter/panel/core_sync_queue.h"
 #include "reporter/roster/held_removals.h"
 #include "reporter/config/reporter_config.h"
 #include "reporter/roster/roster_removal.h"
@@ -50,8 +50,9 @@ struct Outcome {
 // applier's order).
 absl::StatusOr<Outcome> Apply(MariaDbConnection& conn, StateStore& store,
                               const std::string& user_table, RemovePolicy policy,
-                              const std::vector<HeldUser>& listed) {
+                              const std::vector<HeldUser>& listed, const std::string& panel_database) {
   Outcome outcome;
+  CoreSyncQueue core_queue(&store, panel_database);
   Transaction tx(conn);
   RETURN_IF_ERROR(tx.status());
   std::unordered_map<std::string, std::pair<int64_t, bool>> rows;  // uuid -> id, enabled
@@ -86,6 +87,14 @@ absl::StatusOr<Outcome> Apply(MariaDbConnection& conn, StateStore& store,
   ASSIGN_OR_RETURN(RemovalOutcome removal,
                    RemoveLocalUsers(conn, store, user_table, policy, targets,
                                     [] { return absl::OkStatus(); }));
+  // The running reporter's core syncer makes the cores follow (a disabled
+  // user leaves xray; a deleted row can only leave at xray's next restart).
+  std::vector<CoreChange> core_changes;
+  for (const auto& uuid : removal.removed) {
+    core_changes.push_back(
+        {uuid, policy == RemovePolicy::kDelete ? CoreAction::kDelete : CoreAction::kSync, true});
+  }
+  RETURN_IF_ERROR(core_queue.Record(conn, core_changes, absl::Now()));
   std::unordered_set<std::string> refused;
   for (const auto& r : removal.refused) refused.insert(r.uuid);
   std::erase_if(clear, [&](const std::string& uuid) { return refused.contains(uuid); });
@@ -182,7 +191,7 @@ int RunApproveRemovalsCommand(const ApproveRemovalsRequest& request, std::istrea
     }
     return 1;
   }
-  auto outcome = Apply(**conn, store, user_table, policy, *listed);
+  auto outcome = Apply(**conn, store, user_table, policy, *listed, config->mysql.database);
   if (!outcome.ok()) {
     err << "hiddify-sync-reporter: nothing changed: " << outcome.status().message() << "\n";
     return 2;
@@ -197,22 +206,8 @@ int RunApproveRemovalsCommand(const ApproveRemovalsRequest& request, std::istrea
     out << "  not " << verb << " (still held): " << s.uuid << ": " << s.reason << "\n";
   }
   if (outcome->removed > 0) {
-    ApplyTriggerOptions trigger_options;
-    trigger_options.command = config->apply.command;
-    trigger_options.url = config->apply.url;
-    trigger_options.api_key = config->apply.api_key;
-    trigger_options.timeout = config->apply.timeout;
-    StatusBoard board;
-    ApplyTrigger trigger(trigger_options, &board);
-    if (trigger.enabled()) {
-      absl::Status applied = trigger.RunOnce();
-      if (applied.ok()) {
-        out << "The panel's apply path ran.\n";
-      } else {
-        out << "The panel's apply path failed (" << applied.message()
-            << "); the running reporter does not retry it for these users: run it yourself.\n";
-      }
-    }
+    out << "The running reporter makes the proxy cores follow these users and runs the panel's"
+           " apply path (hiddify-sync-reporter status shows the core-sync queue).\n";
   }
   return outcome->refused.empty() ? 0 : 1;
 }

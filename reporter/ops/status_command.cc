@@ -51,6 +51,10 @@ HealthVerdict JudgeStatus(const hiddify_sync::v1::ReporterStatusReply& r, absl::
     degrade("reports wait in the outbox (the hub does not acknowledge them)");
   }
   if (r.apply_pending() && r.apply_failures() > 0) degrade("the panel apply trigger is failing");
+  const absl::Time core_oldest = FromProtoTimestamp(r.core_sync_oldest_at());
+  if (r.core_sync_pending() > 0 && core_oldest != absl::InfinitePast() && now - core_oldest > stale) {
+    degrade("users wait for their proxy cores to follow (the child panel's API fails)");
+  }
   if (r.held_removals() > 0) {
     degrade(absl::StrCat("the mass-removal guard holds back ", r.held_removals(),
                          " removals (review them: hiddify-sync-reporter approve-removals)"));
@@ -107,7 +111,20 @@ void PrintStatus(const hiddify_sync::v1::ReporterStatusReply& r, const HealthVer
   if (r.skipped_users_size() > kSkippedPrinted) {
     out << "  ... and " << r.skipped_users_size() - kSkippedPrinted << " more\n";
   }
-  out << "panel apply:    " << r.apply_runs() << " runs, " << r.apply_failures() << " failures"
+  out << "core sync:      " << (r.core_sync_mode().empty() ? std::string("?") : r.core_sync_mode())
+      << ": " << r.core_sync_pending() << " users pending"
+      << (r.core_sync_pending() > 0
+              ? absl::StrCat(" (oldest queued ", Ago(r.core_sync_oldest_at(), now), ")")
+              : std::string())
+      << ", " << r.core_syncs_done() << " synced, " << r.core_syncs_failed()
+      << " failed attempts\n";
+  if (!r.core_sync_last_error().empty()) {
+    out << "  last failure:  " << r.core_sync_last_error() << " at "
+        << Ago(r.core_sync_last_error_at(), now) << "\n";
+  }
+  out << "panel apply:    " << r.apply_runs() << " runs, " << r.apply_failures() << " failures, "
+      << r.apply_busy_retries() << " busy retries (exit 12), generation "
+      << r.apply_generation_done() << "/" << r.apply_generation_wanted()
       << (r.apply_pending() ? ", a run is pending" : "") << "\n"
       << "last error:     "
       << (r.last_error().empty() ? std::string("none")

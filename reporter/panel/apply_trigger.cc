@@ -1,43 +1,36 @@
 #include "reporter/panel/apply_trigger.h"
 
-#include <curl/curl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "reporter/util/backoff.h"
-#include "reporter/version.h"
 
 extern char** environ;
 
 namespace hsync::reporter {
-namespace {
 
-// "scheme://host:port/..." -> "scheme://host:port/...": the path of a local
-// panel URL may hold its secret admin path, so it never reaches a log line.
-std::string RedactUrl(const std::string& url) {
-  const size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return "<url>";
-  const size_t path = url.find('/', scheme + 3);
-  if (path == std::string::npos) return url;
-  return url.substr(0, path) + "/...";
-}
-
-}  // namespace
-
-ApplyTrigger::ApplyTrigger(ApplyTriggerOptions options, StatusBoard* board)
-    : options_(std::move(options)), board_(board) {}
+ApplyTrigger::ApplyTrigger(ApplyTriggerOptions options, MariaDbOptions db,
+                           const CoreSyncQueue* queue, StatusBoard* board)
+    : options_(std::move(options)), db_(std::move(db)), queue_(queue), board_(board) {}
 
 ApplyTrigger::~ApplyTrigger() { Stop(); }
 
 void ApplyTrigger::Start() {
   if (!enabled() || thread_.joinable()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    // A run owed from before a restart: check at once.
+    pending_ = true;
+    due_at_ = first_request_at_ = absl::Now();
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -52,15 +45,20 @@ void ApplyTrigger::Stop() {
 void ApplyTrigger::Request() {
   if (!enabled()) return;
   absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
   if (!pending_) {
     pending_ = true;
-    due_at_ = absl::Now() + options_.debounce;
+    first_request_at_ = now;
+    due_at_ = now + options_.debounce;
+  } else {
+    // Slide with the burst, bounded by max_delay from the first request.
+    due_at_ = std::max(due_at_, std::min(now + options_.debounce,
+                                         first_request_at_ + options_.max_delay));
   }
   board_->Update([](auto& r) { r.set_apply_pending(true); });
 }
 
 void ApplyTrigger::Loop() {
-  Backoff backoff(options_.retry_initial, options_.retry_max);
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -72,39 +70,83 @@ void ApplyTrigger::Loop() {
       if (stopping_) return;
       pending_ = false;
     }
-    absl::Status status = RunOnce();
-    if (status.ok()) {
-      backoff.Reset();
-      absl::MutexLock lock(&mu_);
-      const bool again = pending_;
-      board_->Update([again](auto& r) {
-        r.set_apply_runs(r.apply_runs() + 1);
-        r.set_apply_pending(again);
-      });
-      continue;
-    }
-    const std::string message = absl::StrCat("apply trigger failed: ", status.message());
-    LogError(message);
-    board_->Update([](auto& r) {
-      r.set_apply_runs(r.apply_runs() + 1);
-      r.set_apply_failures(r.apply_failures() + 1);
-      r.set_apply_pending(true);
-    });
-    board_->RecordError(message);
+    const absl::Time again = Step();
+    if (again == absl::InfiniteFuture()) continue;
     absl::MutexLock lock(&mu_);
-    const absl::Time retry_at = absl::Now() + backoff.Next();
-    if (!pending_ || due_at_ > retry_at) due_at_ = retry_at;
-    pending_ = true;
+    if (!pending_) {
+      pending_ = true;
+      first_request_at_ = absl::Now();
+      due_at_ = again;
+    } else {
+      due_at_ = std::min(due_at_, again);
+    }
   }
 }
 
-absl::Status ApplyTrigger::RunOnce() {
-  if (!options_.url.empty()) return PostUrl();
-  if (!options_.command.empty()) return RunCommand();
-  return absl::OkStatus();
+absl::Time ApplyTrigger::Step() {
+  Backoff backoff(options_.retry_initial, options_.retry_max);
+  for (int i = 0; i < failures_; ++i) backoff.Next();
+  auto failed = [&](const std::string& message) {
+    LogError(message);
+    board_->RecordError(message);
+    board_->Update([](auto& r) {
+      r.set_apply_failures(r.apply_failures() + 1);
+      r.set_apply_pending(true);
+    });
+    ++failures_;
+    return absl::Now() + backoff.Next();
+  };
+  auto conn = db_.Get();
+  if (!conn.ok()) return failed(absl::StrCat("apply: ", conn.status().message()));
+  auto generations = queue_->ReadApply(**conn);
+  if (!generations.ok()) {
+    db_.Check(generations.status());
+    return failed(absl::StrCat("apply: ", generations.status().message()));
+  }
+  board_->Update([&](auto& r) {
+    r.set_apply_generation_wanted(generations->wanted);
+    r.set_apply_generation_done(generations->done);
+  });
+  if (generations->wanted <= generations->done) {
+    absl::MutexLock lock(&mu_);
+    const bool more = pending_;
+    board_->Update([more](auto& r) { r.set_apply_pending(more); });
+    return absl::InfiniteFuture();
+  }
+  const uint64_t covers = generations->wanted;  // read before the run starts
+  const absl::Time started = absl::Now();
+  absl::StatusOr<int> exit_code = RunOnce();
+  if (!exit_code.ok()) return failed(absl::StrCat("apply: ", exit_code.status().message()));
+  if (*exit_code == kApplyBusyExitCode) {
+    LogInfo(absl::StrCat("apply: \"", options_.command, "\" exited ", kApplyBusyExitCode,
+                         " (another run is active); retrying in ",
+                         absl::FormatDuration(options_.busy_retry)));
+    board_->Update([](auto& r) {
+      r.set_apply_busy_retries(r.apply_busy_retries() + 1);
+      r.set_apply_pending(true);
+    });
+    return absl::Now() + options_.busy_retry;
+  }
+  if (*exit_code != 0) {
+    return failed(absl::StrCat("apply: command \"", options_.command, "\" exited with status ",
+                               *exit_code));
+  }
+  failures_ = 0;
+  LogInfo(absl::StrCat("apply: \"", options_.command, "\" succeeded in ",
+                       absl::FormatDuration(absl::Trunc(absl::Now() - started, absl::Milliseconds(1))),
+                       " (generation ", covers, ")"));
+  board_->Update([](auto& r) { r.set_apply_runs(r.apply_runs() + 1); });
+  if (absl::Status marked = queue_->MarkApplied(**conn, covers); !marked.ok()) {
+    db_.Check(marked);
+    // The run happened; recording it failed: one extra run later, nothing lost.
+    return failed(absl::StrCat("apply: recording the run: ", marked.message()));
+  }
+  board_->Update([covers](auto& r) { r.set_apply_generation_done(covers); });
+  // Changes completed during the run (wanted moved on) need a run after it.
+  return absl::Now();
 }
 
-absl::Status ApplyTrigger::RunCommand() {
+absl::StatusOr<int> ApplyTrigger::RunOnce() {
   const absl::Time started = absl::Now();
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -133,59 +175,9 @@ absl::Status ApplyTrigger::RunCommand() {
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
-  if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
-    LogInfo(absl::StrCat("apply: \"", options_.command, "\" succeeded in ",
-                         absl::FormatDuration(absl::Trunc(absl::Now() - started, absl::Milliseconds(1)))));
-    return absl::OkStatus();
-  }
-  if (WIFEXITED(wstatus)) {
-    return absl::InternalError(absl::StrCat("command \"", options_.command, "\" exited with status ",
-                                            WEXITSTATUS(wstatus)));
-  }
+  if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
   return absl::InternalError(absl::StrCat("command \"", options_.command, "\" killed by signal ",
                                           WTERMSIG(wstatus)));
-}
-
-absl::Status ApplyTrigger::PostUrl() {
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
-  struct curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, "Accept: application/json");
-  headers = curl_slist_append(headers, "Content-Type: application/json");
-  if (!options_.api_key.empty()) {
-    headers = curl_slist_append(headers, absl::StrCat("Hiddify-API-Key: ", options_.api_key).c_str());
-  }
-  std::string body;
-  auto write = +[](char* data, size_t size, size_t n, void* out) -> size_t {
-    auto* s = static_cast<std::string*>(out);
-    if (s->size() < 4096) s->append(data, size * n);
-    return size * n;
-  };
-  const std::string user_agent = absl::StrCat("hiddify-sync-reporter/", kReporterVersion);
-  curl_easy_setopt(curl, CURLOPT_URL, options_.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "{}");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, user_agent.c_str());
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  const CURLcode rc = curl_easy_perform(curl);
-  long http_status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) {
-    return absl::UnavailableError(absl::StrCat("POST ", RedactUrl(options_.url), ": ", curl_easy_strerror(rc)));
-  }
-  if (http_status < 200 || http_status >= 300) {
-    return absl::InternalError(absl::StrCat("POST ", RedactUrl(options_.url), ": HTTP ", http_status, " ",
-                                            body.substr(0, 200)));
-  }
-  LogDebug(absl::StrCat("apply: POST ", RedactUrl(options_.url), " -> HTTP ", http_status));
-  return absl::OkStatus();
 }
 
 }  // namespace hsync::reporter

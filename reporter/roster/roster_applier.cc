@@ -11,6 +11,7 @@
 #include "common/logging.h"
 #include "common/panel_time.h"
 #include "common/status_macros.h"
+#include "reporter/panel/panel_user_defaults.h"
 #include "reporter/roster/roster_removal.h"
 #include "reporter/roster/roster_savepoint.h"
 #include "reporter/roster/roster_user_row.h"
@@ -110,6 +111,15 @@ absl::StatusOr<int64_t> OwnerAdminId(MariaDbConnection& conn, const std::string&
   return CellI64(rs.rows[0][0]);
 }
 
+// The columns whose change moves the user in or out of a proxy core: enable,
+// the keys, and what decides is_active (usage_limit, package_days, start_date).
+bool CoreRelevantChange(const LocalUser& l, const UserRow& w) {
+  for (size_t i : {1, 2, 5, 9, 10, 11, 12, 13, 14}) {
+    if (l.values[i] != w.values[i]) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 RosterApplier::RosterApplier(StateStore* store, RosterApplyOptions options)
@@ -159,6 +169,7 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
 
   Transaction tx(conn);
   RETURN_IF_ERROR(tx.status());
+  std::vector<CoreChange> core_changes;  // recorded just before the commit
   // Watermarks are written only when last_reset_time changes or users are
   // deleted; only then does this transaction serialize with collect (whose
   // snapshot must not predate these writes), so a collect of a large table
@@ -217,6 +228,7 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
       result.skipped.push_back({w.uuid, RefusalReason(written)});
       continue;
     }
+    if (CoreRelevantChange(l, w)) core_changes.push_back({w.uuid, CoreAction::kSync, true});
     if (reset_time_changes) {
       // Our own write of last_reset_time is not a reset of the child's counter.
       // But a local reset the collector has not seen yet (the local date is set
@@ -249,23 +261,30 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
     const std::string columns = absl::StrCat(
         " (uuid, ", absl::StrJoin(kSyncedColumns, ", "),
         ", username, password, added_by, current_usage, max_ips, last_online) VALUES ");
+    auto created_core = [&](const UserRow& w) {
+      if (w.values[9] == std::optional<std::string>("1")) {
+        core_changes.push_back({w.uuid, CoreAction::kSync, true});
+      }
+    };
     const std::string head = absl::StrCat("INSERT INTO ", user_table, columns);
     const std::string local_values =
-        absl::StrCat(",'','',", owner_id, ",0,100,'", std::string(kNeverOnline), "')");
+        absl::StrCat(",'',", owner_id, ",0,100,'", std::string(kNeverOnline), "')");
     std::unique_ptr<PreparedStatement> insert_one;
     auto insert_singly = [&](size_t from, size_t to) -> absl::Status {
       if (insert_one == nullptr) {
         std::string placeholders = "(?";
-        for (size_t i = 0; i < kSyncedColumns.size(); ++i) placeholders += ",?";
+        for (size_t i = 0; i <= kSyncedColumns.size(); ++i) placeholders += ",?";
         ASSIGN_OR_RETURN(insert_one, conn.Prepare(absl::StrCat(head, placeholders, local_values)));
       }
       for (size_t i = from; i < to; ++i) {
         const UserRow& w = *to_create[i];
         std::vector<SqlValue> params{SqlValue(w.uuid)};
         for (const auto& v : w.values) params.push_back(ToSqlValue(v));
+        params.push_back(SqlValue(PanelUsername()));
         absl::Status written = insert_one->Execute(params).status();
         if (written.ok()) {
           ++result.created;
+          created_core(w);
         } else if (IsRowRefusal(written)) {
           result.skipped.push_back({w.uuid, RefusalReason(written)});
         } else {
@@ -280,12 +299,13 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
       const UserRow& w = *to_create[i];
       absl::StrAppend(&sql, sql.empty() ? head : ",", "(", conn.Quote(w.uuid));
       for (const auto& v : w.values) absl::StrAppend(&sql, ",", SqlLiteral(conn, v));
-      absl::StrAppend(&sql, local_values);
+      absl::StrAppend(&sql, ",", conn.Quote(PanelUsername()), local_values);
       if ((i + 1) % kInsertBatch == 0 || i + 1 == to_create.size()) {
         absl::Status batch =
             InSavepoint(conn, "hsync_insert_batch", [&] { return conn.Execute(sql).status(); });
         if (batch.ok()) {
           result.created += i + 1 - batch_start;
+          for (size_t k = batch_start; k <= i; ++k) created_core(*to_create[k]);
         } else if (IsRowRefusal(batch)) {
           RETURN_IF_ERROR(insert_singly(batch_start, i + 1));
         } else {
@@ -300,8 +320,13 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
   // Removals, behind the mass-removal guard, which judges only the users it
   // does not hold back already (see roster_applier.h).
   std::vector<RemovalTarget> candidates;
+  std::unordered_set<std::string> deleting;  // queued for deletion through the API already
+  if (options_.core_changes != nullptr && options_.remove_policy == RemovePolicy::kDelete) {
+    ASSIGN_OR_RETURN(deleting, options_.core_changes->PendingDeletes(conn));
+  }
   auto consider = [&](const std::string& uuid, const LocalUser& l) {
     if (options_.remove_policy == RemovePolicy::kDisable && !l.enabled) return;  // nothing to do
+    if (deleting.contains(uuid)) return;  // the core syncer deletes it
     candidates.push_back({uuid, l.id});
   };
   if (update.full()) {
@@ -368,13 +393,24 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
     RETURN_IF_ERROR(held_.Hold(conn, uuids, update.version(), result.guard_reason, absl::Now()));
     result.held = uuids.size();
   } else if (!fresh.empty()) {
+    // With core sync, a deleted user is disabled now and deleted by the panel's API.
+    const bool api_deletes =
+        options_.core_changes != nullptr && options_.remove_policy == RemovePolicy::kDelete;
     ASSIGN_OR_RETURN(RemovalOutcome outcome,
-                     RemoveLocalUsers(conn, *store_, user_table, options_.remove_policy, fresh,
-                                      lock_meta));
+                     RemoveLocalUsers(conn, *store_, user_table,
+                                      api_deletes ? RemovePolicy::kDisable : options_.remove_policy,
+                                      fresh, lock_meta));
+    for (const auto& uuid : outcome.removed) {
+      core_changes.push_back({uuid, api_deletes ? CoreAction::kDelete : CoreAction::kSync, true});
+    }
     (options_.remove_policy == RemovePolicy::kDisable ? result.disabled : result.removed) =
         outcome.removed.size();
     result.skipped.insert(result.skipped.end(), outcome.refused.begin(), outcome.refused.end());
   }
+  if (options_.core_changes != nullptr && !core_changes.empty()) {
+    RETURN_IF_ERROR(options_.core_changes->Record(conn, core_changes, absl::Now()));
+  }
+  result.core_changes = core_changes.size();
   RETURN_IF_ERROR(tx.Commit());
   return result;
 }

@@ -29,8 +29,16 @@
 //     left as it is; the rest of the update is applied in the same
 //     transaction, and the user is tried again by the next update carrying it.
 //     A skipped user never counts as absent.
-// Never written: current_usage, id, username, password, max_ips (and
-// last_online of existing users).
+//   - core changes (with options.core_changes): every user whose proxy-core
+//     membership must change -- created enabled, enable flipped, keys or the
+//     fields that decide is_active changed, removed -- is recorded in the
+//     core-sync queue in the same transaction (CoreSyncQueue). With the delete
+//     policy the row is then disabled here and deleted through the panel's
+//     API by the core syncer (the API cannot remove a user whose row is gone).
+//   - users created here get what the panel's insert hook gives them: a
+//     generated username (PanelUsername()).
+// Never written: current_usage, id, password, max_ips (and last_online and
+// username of existing users).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "common/mariadb.h"
 #include "hiddify_sync/v1/sync.pb.h"
+#include "reporter/panel/core_sync_queue.h"
 #include "reporter/roster/held_removals.h"
 #include "reporter/config/reporter_config.h"
 #include "reporter/roster/roster_savepoint.h"
@@ -52,6 +61,7 @@ struct RosterApplyOptions {
   RemovePolicy remove_policy = RemovePolicy::kDisable;
   int64_t guard_min = 10;
   double guard_fraction = 0.25;
+  const CoreSyncQueue* core_changes = nullptr;  // records core changes; null = none
 };
 
 struct RosterApplyResult {
@@ -66,6 +76,7 @@ struct RosterApplyResult {
   uint64_t still_held = 0;         // absent users held back by an earlier trip
   uint64_t unheld = 0;             // users dropped from the held set
   std::vector<SkippedUser> skipped;  // not written (invalid or refused), in update order
+  uint64_t core_changes = 0;  // users whose proxy cores must follow (recorded when enabled)
   bool changed() const { return created + updated + disabled + removed > 0; }
 };
 

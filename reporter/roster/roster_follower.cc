@@ -10,12 +10,12 @@
 namespace hsync::reporter {
 
 RosterFollower::RosterFollower(std::shared_ptr<grpc::Channel> channel, MariaDbOptions db,
-                               RosterApplier* applier, ApplyTrigger* trigger, StatusBoard* board,
+                               RosterApplier* applier, CoreSyncer* core_syncer, StatusBoard* board,
                                RosterFollowerOptions options)
     : stub_(hiddify_sync::v1::SyncHub::NewStub(channel)),
       db_(std::move(db)),
       applier_(applier),
-      trigger_(trigger),
+      core_syncer_(core_syncer),
       board_(board),
       options_(std::move(options)) {}
 
@@ -130,7 +130,7 @@ absl::Status RosterFollower::ApplyUpdate(const hiddify_sync::v1::RosterUpdate& u
                          " applied in ", absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))),
                          ": created ", result->created, ", updated ", result->updated,
                          ", disabled ", result->disabled, ", removed ", result->removed));
-    if (trigger_ != nullptr) trigger_->Request();
+    if (core_syncer_ != nullptr && result->core_changes > 0) core_syncer_->Wake();
   } else {
     LogDebug(absl::StrCat("roster: version ", update.version(), " changed nothing"));
   }

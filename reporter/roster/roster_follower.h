@@ -1,6 +1,6 @@
 // Keeps one SyncHub.WatchRoster stream open and applies every RosterUpdate to
 // the child's `user` table (RosterApplier, one transaction each), then asks
-// the ApplyTrigger to make the panel pick the changes up. A broken stream, or
+// the CoreSyncer to make the proxy cores follow the users it recorded. A broken stream, or
 // an update that could not be applied, ends the stream; it is reopened after a
 // backoff with jitter and starts again with a full roster, so nothing is
 // skipped. Runs its own thread and MariaDB connection.
@@ -24,7 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.grpc.pb.h"
-#include "reporter/panel/apply_trigger.h"
+#include "reporter/panel/core_syncer.h"
 #include "reporter/state/db_session.h"
 #include "reporter/roster/roster_applier.h"
 #include "reporter/status/status_board.h"
@@ -40,9 +40,9 @@ struct RosterFollowerOptions {
 
 class RosterFollower {
  public:
-  // Pointers must outlive the follower; `trigger` may be null.
+  // Pointers must outlive the follower; `core_syncer` may be null.
   RosterFollower(std::shared_ptr<grpc::Channel> channel, MariaDbOptions db,
-                 RosterApplier* applier, ApplyTrigger* trigger, StatusBoard* board,
+                 RosterApplier* applier, CoreSyncer* core_syncer, StatusBoard* board,
                  RosterFollowerOptions options);
   ~RosterFollower();  // Stop()s
 
@@ -65,7 +65,7 @@ class RosterFollower {
   std::unique_ptr<hiddify_sync::v1::SyncHub::Stub> stub_;
   DbSession db_;
   RosterApplier* applier_;
-  ApplyTrigger* trigger_;
+  CoreSyncer* core_syncer_;
   StatusBoard* board_;
   RosterFollowerOptions options_;
 

@@ -8,6 +8,7 @@
 #include "hiddify_sync/v1/sync.pb.h"
 #include "common/status_macros.h"
 #include "reporter/state/sql_values.h"
+#include "reporter/state/core_sync_tables.h"
 
 namespace hsync::reporter {
 namespace {
@@ -115,6 +116,7 @@ absl::StatusOr<StreamState> StateStore::EnsureSchema(MariaDbConnection& conn) {
       ") ENGINE=InnoDB")).status());
 
   RETURN_IF_ERROR(EnsureHeldRemovalTables(conn));
+  RETURN_IF_ERROR(EnsureCoreSyncTables(conn, *this));
 
   ASSIGN_OR_RETURN(ResultSet meta,
                    conn.Query(absl::StrCat("SELECT ", kMetaColumns, " FROM ", Table("meta"),

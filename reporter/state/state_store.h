@@ -10,6 +10,9 @@
 //   outbox     serialized UsageReports written but not yet acknowledged;
 //   held_removal, held_removal_trip
 //              removals the mass-removal guard held back (HeldRemovals).
+//   core_sync, core_apply
+//              users whose proxy cores must follow, apply runs wanted
+//              (core_sync_tables.h).
 //   send_progress  one row (EnsureSendProgressSchema): the highest seq of the
 //              current stream ever handed to the hub (rows up to it are frozen:
 //              never merged, deleted only after an ack), stream restarts and

@@ -1,5 +1,7 @@
 #include "reporter/status/reporter_metrics.h"
 
+#include <algorithm>
+
 #include "common/metric_families.h"
 #include "common/proto_time.h"
 
@@ -121,12 +123,31 @@ std::vector<prometheus::MetricFamily> ReporterStatusMetrics(const ReporterStatus
 
   // Apply trigger.
   out.push_back(Counter("hsync_reporter_apply_runs_total",
-                        "Runs of the apply command/url after user changes",
+                        "Successful runs of the apply command after user changes",
                         static_cast<double>(s.apply_runs())));
   out.push_back(Counter("hsync_reporter_apply_failures_total", "Apply runs that failed",
                         static_cast<double>(s.apply_failures())));
   out.push_back(Gauge("hsync_reporter_apply_pending", "1 while user changes wait for an apply run",
                       s.apply_pending()));
+  out.push_back(Counter("hsync_reporter_apply_busy_retries_total",
+                        "Apply runs refused with exit 12 (another run active), retried",
+                        static_cast<double>(s.apply_busy_retries())));
+  out.push_back(Gauge("hsync_reporter_apply_generations_owed",
+                      "Synced changes not yet covered by a successful apply run (generations)",
+                      static_cast<double>(s.apply_generation_wanted() - std::min(
+                          s.apply_generation_wanted(), s.apply_generation_done()))));
+  // Proxy cores following user changes through the child panel's API.
+  out.push_back(Gauge("hsync_reporter_core_sync_pending",
+                      "Users whose proxy cores must still follow their row",
+                      static_cast<double>(s.core_sync_pending())));
+  out.push_back(Gauge("hsync_reporter_core_sync_oldest_timestamp_seconds",
+                      "When the oldest pending core sync was queued (Unix time; 0 = none)",
+                      UnixSeconds(s.core_sync_oldest_at())));
+  out.push_back(Counter("hsync_reporter_core_syncs_total", "Users synced to the proxy cores",
+                        static_cast<double>(s.core_syncs_done())));
+  out.push_back(Counter("hsync_reporter_core_sync_failures_total",
+                        "Failed core-sync calls to the child panel's API (each retried)",
+                        static_cast<double>(s.core_syncs_failed())));
   out.push_back(Gauge("hsync_reporter_last_error_timestamp_seconds",
                       "When the last error was recorded (Unix time; 0 = never)",
                       UnixSeconds(s.last_error_at())));

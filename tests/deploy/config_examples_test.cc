@@ -50,7 +50,8 @@ struct FakeEtc {
     WriteFile(dir + "/parent-api-key", "11111111-2222-3333-4444-555555555555\n");
     WriteFile(dir + "/hub-token", "node-token-abc\n");
     WriteFile(dir + "/mysql-password", "db-password\n");
-    WriteFile(dir + "/apply-api-key", "22222222-3333-4444-5555-666666666666\n");
+    WriteFile(dir + "/panel-api-key", "22222222-3333-4444-5555-666666666666\n");
+    WriteFile(dir + "/panel-admin-path", "AdminPathXyz\n");
     for (const char* pem : {"/tls/hub.pem", "/tls/ca.pem"}) {
       WriteFile(dir + pem, "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n", 0644);
     }
@@ -144,9 +145,13 @@ std::string ReporterSettings(const hsync::reporter::ReporterConfig& c) {
       static_cast<int>(c.collect.usage_mode), ",", c.collect.baseline_existing_usage,
       " outbox=", c.outbox.merge_after_rows,
       " roster=", static_cast<int>(c.roster.remove_policy), ",", c.roster.guard_min, ",",
-      c.roster.guard_fraction, " apply=", c.apply.command, ",", c.apply.url, ",",
-      c.apply.api_key.size(), ",", absl::FormatDuration(c.apply.debounce), ",",
-      absl::FormatDuration(c.apply.timeout), " status=", c.status.listen,
+      c.roster.guard_fraction, " apply=", c.apply.command, ",",
+      absl::FormatDuration(c.apply.debounce), ",", absl::FormatDuration(c.apply.max_delay), ",",
+      absl::FormatDuration(c.apply.busy_retry), ",", absl::FormatDuration(c.apply.timeout),
+      " panel=", c.panel.core_sync, ",", c.panel.address, ",", c.panel.proxy_path.size(), ",",
+      c.panel.api_key.size(), ",", absl::FormatDuration(c.panel.timeout), ",",
+      absl::FormatDuration(c.panel.retry_initial), ",", absl::FormatDuration(c.panel.retry_max),
+      " status=", c.status.listen,
       " metrics=", c.metrics.listen);
 }
 
@@ -213,7 +218,8 @@ TEST(ReporterExampleConfig, LoadsAsShippedWithTokenAndCaFromTheirFiles) {
   EXPECT_FALSE(config->hub.ca_pem.empty());
   EXPECT_FALSE(config->hub.plaintext);
   EXPECT_EQ(config->apply.command, "/opt/hiddify-manager/install.sh apply_users --no-gui");
-  EXPECT_TRUE(config->apply.url.empty());
+  EXPECT_TRUE(config->panel.core_sync);
+  EXPECT_TRUE(config->panel.api_key.empty());  // read from admin_user id 1 at run time
   auto status = hsync::reporter::LoadStatusListen(path);
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(status->listen, "127.0.0.1:7444");
@@ -222,8 +228,9 @@ TEST(ReporterExampleConfig, LoadsAsShippedWithTokenAndCaFromTheirFiles) {
 TEST(ReporterExampleConfig, CommentedDefaultsAreTheLoadersDefaults) {
   FakeEtc etc;
   const std::string text = etc.Rebase(ReadFile(kSource + "/deploy/reporter.toml.example"));
-  // Example values (not defaults): the url apply mode and an optional password.
-  const std::set<std::string> examples = {"apply.url", "apply.api_key_file", "mysql.password_file"};
+  // Example values (not defaults): the panel overrides and an optional password.
+  const std::set<std::string> examples = {"panel.proxy_path_admin_file", "panel.api_key_file",
+                                          "mysql.password_file"};
   auto shipped = hsync::reporter::ParseReporterConfig(text, "shipped");
   auto uncommented = hsync::reporter::ParseReporterConfig(Uncomment(text, examples), "uncommented");
   ASSERT_TRUE(shipped.ok()) << shipped.status();
@@ -231,15 +238,16 @@ TEST(ReporterExampleConfig, CommentedDefaultsAreTheLoadersDefaults) {
   EXPECT_EQ(ReporterSettings(*shipped), ReporterSettings(*uncommented));
 }
 
-TEST(ReporterExampleConfig, ExampleUrlApplyModeAndPasswordFileLoad) {
+TEST(ReporterExampleConfig, ExamplePanelOverridesAndPasswordFileLoad) {
   FakeEtc etc;
   const std::string text = etc.Rebase(ReadFile(kSource + "/deploy/reporter.toml.example"));
   auto config = hsync::reporter::ParseReporterConfig(
-      Uncomment(text, {}, {"apply.url", "apply.api_key_file", "mysql.password_file"}), "url-mode");
+      Uncomment(text, {},
+                {"panel.proxy_path_admin_file", "panel.api_key_file", "mysql.password_file"}),
+      "overrides");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_TRUE(config->apply.command.empty());
-  EXPECT_FALSE(config->apply.url.empty());
-  EXPECT_EQ(config->apply.api_key, "22222222-3333-4444-5555-666666666666");
+  EXPECT_EQ(config->panel.api_key, "22222222-3333-4444-5555-666666666666");
+  EXPECT_EQ(config->panel.proxy_path, "AdminPathXyz");
   EXPECT_EQ(config->mysql.password, "db-password");
 }
 

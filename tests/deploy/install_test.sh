@@ -90,20 +90,20 @@ grep -q "fill /etc/hiddify-sync/hub-token: the token printed by" "$T/rep1.log" |
 grep -q "TLS: copy the hub's CA certificate" "$T/rep1.log" || fail "the missing CA was not pointed out"
 [ ! -e "$R/var/lib/hiddify-sync/reporter" ] || fail "a reporter state dir was created"
 
-step "reporter switched to [apply] url: the drop-in goes, the strict sandbox applies"
+step "reporter with apply runs off ([apply] command = \"\"): the drop-in goes, the strict sandbox applies"
 python3 - "$R/etc/hiddify-sync/reporter.toml" <<'EOF'
 import sys
 path = sys.argv[1]
 text = open(path).read()
 text = text.replace('node_id = "child-1"  # CHANGE-ME', 'node_id = "child-7"')
 text = text.replace('address = "hub.example.com:7443"  # CHANGE-ME', 'address = "hub.example.net:7443"')
-text = text.replace('# url = "http://127.0.0.1:9000/CHANGE-ME-admin-proxy-path/apply"', 'url = "http://127.0.0.1:9000/p/apply"')
+text = text.replace('# command = "/opt/hiddify-manager/install.sh apply_users --no-gui"', 'command = ""')
 open(path, "w").write(text)
 EOF
 echo "token-123" >"$R/etc/hiddify-sync/hub-token"
 echo "ca" >"$R/etc/hiddify-sync/tls/ca.pem"
 "$INSTALL" reporter --from-build "$BUILD" --root "$R" >"$T/rep2.log" 2>&1 || fail "reporter re-run failed"
-[ ! -e "$DROPIN" ] || fail "drop-in kept in url mode"
+[ ! -e "$DROPIN" ] || fail "drop-in kept with apply runs off"
 [ ! -e "$(dirname "$DROPIN")" ] || fail "empty drop-in dir kept"
 grep -q "removed the apply-command drop-in" "$T/rep2.log" || fail "drop-in removal not reported"
 grep -q "is installed and configured" "$T/rep2.log" || fail "configured reporter reported as unconfigured"

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "common/mariadb.h"
 #include "common/status_macros.h"
+#include "tests/support/child_process.h"
 #include "tests/support/test_mariadb.h"
 
 namespace hsync::e2e {
@@ -52,7 +53,9 @@ absl::StatusOr<std::unique_ptr<ChildNode>> ChildNode::Start(ChildNodeOptions opt
   reporter.panel_database = child->database();
   reporter.state_database = absl::StrCat(child->database(), "_state");
   reporter.collect_interval = o.collect_interval;
-  reporter.apply_url = absl::StrCat(child->panel_->root_url(), "/_sim/apply_users");
+  reporter.apply_command = absl::StrCat(hsync::testing::BuiltBinary("panelsim-ctl"), " --port ",
+                                        child->panel_->port(), " apply_users --no-gui");
+  reporter.panel_address = absl::StrCat("127.0.0.1:", child->panel_->port());
   ASSIGN_OR_RETURN(child->reporter_, ReporterRunner::Create(std::move(reporter)));
   RETURN_IF_ERROR(child->reporter_->Start());
   return child;

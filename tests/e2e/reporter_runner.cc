@@ -33,9 +33,12 @@ absl::StatusOr<std::unique_ptr<ReporterRunner>> ReporterRunner::Create(
       // The child starts empty: nothing was counted before, so no baseline.
       "[collect]\ninterval = \"", o.collect_interval, "\"\nmin_report_bytes = ",
       o.min_report_bytes, "\nbaseline_existing_usage = false\n",
-      "[apply]\n",
-      o.apply_url.empty() ? std::string("command = \"\"\n")
-                          : absl::StrCat("url = \"", o.apply_url, "\"\ndebounce = \"200ms\"\n"),
+      "[apply]\ncommand = \"", o.apply_command, "\"\ndebounce = \"200ms\"\n",
+      "[panel]\n",
+      o.panel_address.empty()
+          ? std::string("core_sync = false\n")
+          : absl::StrCat("address = \"", o.panel_address,
+                         "\"\nretry_initial = \"100ms\"\nretry_max = \"1s\"\n"),
       "[status]\nlisten = \"127.0.0.1:", r->status_port_, "\"\n",
       "[metrics]\nlisten = \"", o.metrics_listen, "\"\n");
   const std::string path = absl::StrCat(r->dir_, "/reporter.toml");

@@ -27,7 +27,8 @@ struct ReporterRunnerOptions {
   std::string state_database;
   std::string collect_interval = "5s";  // the reporter's minimum
   uint64_t min_report_bytes = 1;
-  std::string apply_url;                // empty: no apply trigger
+  std::string apply_command;            // [apply] command; empty: no apply runs
+  std::string panel_address;            // the child panel's API; empty: core_sync = false
   std::string log_level = "info";
   std::string metrics_listen = "";  // [metrics] listen; "" = off
 };

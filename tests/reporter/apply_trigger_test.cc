@@ -1,158 +1,166 @@
-// ApplyTrigger: debounced runs (one per burst of requests), retried failures
-// shown in status, command mode with exit codes and a timeout; HTTP mode
-// against a real listening server.
+// ApplyTrigger over a real state schema (MariaDB): runs only while a run is
+// owed (wanted generation > done), one run per burst, exit 12 retried as busy
+// (not a failure), a change completed after a run started gets a run after
+// it, an owed run survives a restart, a failing command is retried with
+// backoff, and a hanging command times out.
 #include "reporter/panel/apply_trigger.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 
-#include <atomic>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "tests/reporter/child_db.h"
 #include "tests/support/child_process.h"
 
 namespace hsync::reporter {
 namespace {
 
+using hsync::testing::ChildDb;
 using hsync::testing::WaitFor;
 using ::testing::HasSubstr;
 
-// A loopback HTTP server counting POST /apply; the first `fail_first` answer 500.
-class ApplyEndpoint {
- public:
-  explicit ApplyEndpoint(int fail_first = 0) : fail_first_(fail_first) {
-    server_.Post("/apply", [this](const httplib::Request& req, httplib::Response& res) {
-      last_key_ = req.get_header_value("Hiddify-API-Key");
-      if (calls_++ < fail_first_) {
-        res.status = 500;
-        res.set_content("{\"msg\":\"boom\"}", "application/json");
-        return;
-      }
-      res.set_content("{}", "application/json");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ~ApplyEndpoint() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_, "/apply"); }
-  int calls() const { return calls_; }
-  std::string last_key() const { return last_key_; }
+std::string TempDir() {
+  char tmpl[] = "/tmp/hsync_apply_XXXXXX";
+  return mkdtemp(tmpl);
+}
 
- private:
-  httplib::Server server_;
-  int port_ = 0;
-  int fail_first_;
-  std::atomic<int> calls_{0};
-  std::string last_key_;
-  std::thread thread_;
+int CountLines(const std::string& path) {
+  std::ifstream in(path);
+  int n = 0;
+  std::string line;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+class ApplyTriggerTest : public ::testing::Test {
+ protected:
+  ApplyTriggerTest() : db_("apply_trigger"), store_(db_.state_db(), true), queue_(&store_, db_.panel_db()) {
+    auto state = store_.EnsureSchema(db_.conn());
+    EXPECT_TRUE(state.ok()) << state.status();
+    dir_ = TempDir();
+  }
+
+  // Bumps the wanted generation as the core syncer does when a change needing
+  // a run is synced.
+  void Owe() {
+    CoreSyncRow row{hsync::testing::RandomUuid(), CoreAction::kSync, true, 1, 0, absl::Now()};
+    ASSERT_TRUE(queue_.Record(db_.conn(), {{row.uuid, CoreAction::kSync, true}}, absl::Now()).ok());
+    auto done = queue_.Complete(db_.conn(), row);
+    ASSERT_TRUE(done.ok() && *done);
+  }
+  ApplyGenerations Generations() { return *queue_.ReadApply(db_.conn()); }
+
+  // A command that appends one line per run to runs.log, sleeps `seconds`,
+  // and exits with the code in exit_code (0 when the file is missing).
+  std::string Command(double seconds = 0) {
+    return absl::StrCat("echo run >> ", dir_, "/runs.log; sleep ", seconds, "; exit $(cat ", dir_,
+                        "/exit_code 2>/dev/null || echo 0)");
+  }
+  void SetExitCode(int code) { std::ofstream(dir_ + "/exit_code") << code << "\n"; }
+  int Runs() { return CountLines(dir_ + "/runs.log"); }
+
+  ApplyTriggerOptions Options(const std::string& command) {
+    ApplyTriggerOptions o;
+    o.command = command;
+    o.debounce = absl::Milliseconds(300);
+    o.max_delay = absl::Seconds(3);
+    o.busy_retry = absl::Milliseconds(200);
+    o.timeout = absl::Seconds(5);
+    o.retry_initial = absl::Milliseconds(100);
+    o.retry_max = absl::Milliseconds(300);
+    return o;
+  }
+
+  ChildDb db_;
+  StateStore store_;
+  CoreSyncQueue queue_;
+  StatusBoard board_;
+  std::string dir_;
 };
 
-ApplyTriggerOptions UrlOptions(const std::string& url) {
-  ApplyTriggerOptions o;
-  o.url = url;
-  o.debounce = absl::Milliseconds(200);
-  o.timeout = absl::Seconds(5);
-  o.retry_initial = absl::Milliseconds(100);
-  o.retry_max = absl::Milliseconds(300);
-  return o;
-}
-
-TEST(ApplyTriggerTest, ABurstOfRequestsRunsOnceAfterTheDebounce) {
-  ApplyEndpoint endpoint;
-  StatusBoard board;
-  ApplyTriggerOptions options = UrlOptions(endpoint.url());
-  options.api_key = "local-admin-key";
-  options.debounce = absl::Seconds(1);
-  ApplyTrigger trigger(options, &board);
-  trigger.Start();
-  for (int i = 0; i < 5; ++i) trigger.Request();
-  EXPECT_TRUE(board.Snapshot().apply_pending());
-  absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_EQ(endpoint.calls(), 0);  // still inside the debounce window
-  ASSERT_TRUE(WaitFor([&] { return endpoint.calls() == 1; }, absl::Seconds(5)));
-  ASSERT_TRUE(WaitFor([&] { return !board.Snapshot().apply_pending(); }, absl::Seconds(5)));
-  absl::SleepFor(absl::Milliseconds(400));
-  EXPECT_EQ(endpoint.calls(), 1);
-  EXPECT_EQ(endpoint.last_key(), "local-admin-key");
-  EXPECT_EQ(board.Snapshot().apply_runs(), 1u);
-  trigger.Request();
-  ASSERT_TRUE(WaitFor([&] { return endpoint.calls() == 2; }, absl::Seconds(5)));
-}
-
-TEST(ApplyTriggerTest, FailuresAreRetriedAndShownInStatus) {
-  ApplyEndpoint endpoint(/*fail_first=*/2);
-  StatusBoard board;
-  ApplyTrigger trigger(UrlOptions(endpoint.url()), &board);
+TEST_F(ApplyTriggerTest, NothingOwedRunsNothing) {
+  ApplyTrigger trigger(Options(Command()), db_.Options(), &queue_, &board_);
   trigger.Start();
   trigger.Request();
-  ASSERT_TRUE(WaitFor([&] { return endpoint.calls() == 3; }, absl::Seconds(10)));
-  ASSERT_TRUE(WaitFor([&] { return !board.Snapshot().apply_pending(); }, absl::Seconds(5)));
-  auto status = board.Snapshot();
-  EXPECT_EQ(status.apply_failures(), 2u);
-  EXPECT_EQ(status.apply_runs(), 3u);
-  EXPECT_THAT(status.last_error(), HasSubstr("HTTP 500"));
-  // The URL path may hold a secret admin path: it never shows.
-  EXPECT_THAT(status.last_error(), ::testing::Not(HasSubstr("/apply")));
+  absl::SleepFor(absl::Milliseconds(800));
+  EXPECT_EQ(Runs(), 0);
+  EXPECT_EQ(board_.Snapshot().apply_runs(), 0u);
 }
 
-TEST(ApplyTriggerTest, UnreachableUrlIsRetried) {
-  StatusBoard board;
-  const int port = hsync::testing::PickFreePort();
-  ApplyTrigger trigger(UrlOptions(absl::StrCat("http://127.0.0.1:", port, "/apply")), &board);
-  EXPECT_EQ(trigger.RunOnce().code(), absl::StatusCode::kUnavailable);
-}
-
-TEST(ApplyTriggerTest, CommandRunsOnceAndReportsExitStatusAndTimeout) {
-  const std::string dir = hsync::testing::MakeTempDir("apply");
-  StatusBoard board;
-  ApplyTriggerOptions options;
-  options.command = absl::StrCat("echo run >> ", dir, "/runs");
-  options.debounce = absl::Milliseconds(50);
-  ApplyTrigger trigger(options, &board);
+TEST_F(ApplyTriggerTest, ABurstOfChangesRunsOnceAfterTheDebounce) {
+  ApplyTrigger trigger(Options(Command()), db_.Options(), &queue_, &board_);
   trigger.Start();
-  trigger.Request();
-  trigger.Request();
-  auto runs = [&] {
-    std::ifstream in(dir + "/runs");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string content = ss.str();
-    return std::count(content.begin(), content.end(), '\n');
-  };
-  ASSERT_TRUE(WaitFor([&] { return runs() == 1; }, absl::Seconds(5)));
-  trigger.Stop();
-  EXPECT_EQ(runs(), 1);
+  absl::SleepFor(absl::Milliseconds(200));  // the start-up check found nothing owed
+  for (int i = 0; i < 5; ++i) {
+    Owe();
+    trigger.Request();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(board_.Snapshot().apply_pending());
+  EXPECT_EQ(Runs(), 0);  // still inside the debounce window
+  ASSERT_TRUE(WaitFor([&] { return board_.Snapshot().apply_runs() == 1; }, absl::Seconds(5)));
+  absl::SleepFor(absl::Milliseconds(800));
+  EXPECT_EQ(Runs(), 1);
+  EXPECT_EQ(Generations().done, 5u);
+  EXPECT_FALSE(board_.Snapshot().apply_pending());
+}
 
-  options.command = "exit 3";
-  ApplyTrigger failing(options, &board);
-  absl::Status s = failing.RunOnce();
-  EXPECT_THAT(std::string(s.message()), HasSubstr("exited with status 3"));
+TEST_F(ApplyTriggerTest, ExitTwelveIsBusyAndRetriedNotAFailure) {
+  SetExitCode(12);
+  ApplyTrigger trigger(Options(Command()), db_.Options(), &queue_, &board_);
+  Owe();
+  trigger.Start();
+  ASSERT_TRUE(WaitFor([&] { return board_.Snapshot().apply_busy_retries() >= 2; }, absl::Seconds(5)));
+  EXPECT_EQ(board_.Snapshot().apply_failures(), 0u);
+  EXPECT_EQ(Generations().done, 0u);  // a refused run covers nothing
+  SetExitCode(0);
+  ASSERT_TRUE(WaitFor([&] { return Generations().done == 1; }, absl::Seconds(5)));
+  EXPECT_EQ(board_.Snapshot().apply_runs(), 1u);
+  EXPECT_TRUE(board_.Snapshot().last_error().empty());
+}
 
-  options.command = "sleep 30";
-  options.timeout = absl::Milliseconds(300);
-  ApplyTrigger slow(options, &board);
+TEST_F(ApplyTriggerTest, AChangeAfterARunStartedGetsAnotherRun) {
+  ApplyTrigger trigger(Options(Command(/*seconds=*/1)), db_.Options(), &queue_, &board_);
+  Owe();
+  trigger.Start();  // the owed run starts at once
+  ASSERT_TRUE(WaitFor([&] { return Runs() == 1; }, absl::Seconds(5)));
+  Owe();  // committed while the run is active: that run read the database before it
+  trigger.Request();
+  ASSERT_TRUE(WaitFor([&] { return board_.Snapshot().apply_runs() == 2; }, absl::Seconds(8)));
+  EXPECT_EQ(Generations().done, 2u);
+  absl::SleepFor(absl::Milliseconds(700));
+  EXPECT_EQ(Runs(), 2);
+}
+
+TEST_F(ApplyTriggerTest, AnOwedRunSurvivesARestart) {
+  Owe();
+  {
+    ApplyTriggerOptions never = Options(Command());
+    never.command = "exit 1";  // the first reporter never manages a run
+    ApplyTrigger first(never, db_.Options(), &queue_, &board_);
+    first.Start();
+    ASSERT_TRUE(WaitFor([&] { return board_.Snapshot().apply_failures() >= 1; }, absl::Seconds(5)));
+  }
+  EXPECT_THAT(board_.Snapshot().last_error(), HasSubstr("exited with status 1"));
+  ApplyTrigger second(Options(Command()), db_.Options(), &queue_, &board_);
+  second.Start();  // no Request(): the owed generation is found in the state
+  ASSERT_TRUE(WaitFor([&] { return Generations().done == 1; }, absl::Seconds(5)));
+  EXPECT_EQ(Runs(), 1);
+}
+
+TEST_F(ApplyTriggerTest, AHangingCommandTimesOut) {
+  ApplyTriggerOptions options = Options("sleep 30");
+  options.timeout = absl::Seconds(1);
+  ApplyTrigger trigger(options, db_.Options(), &queue_, &board_);
+  Owe();
   const absl::Time start = absl::Now();
-  s = slow.RunOnce();
-  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
+  auto rc = trigger.RunOnce();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-}
-
-TEST(ApplyTriggerTest, DisabledTriggerDoesNothing) {
-  StatusBoard board;
-  ApplyTriggerOptions options;
-  ApplyTrigger trigger(options, &board);
-  EXPECT_FALSE(trigger.enabled());
-  trigger.Start();
-  trigger.Request();
-  EXPECT_FALSE(board.Snapshot().apply_pending());
+  ASSERT_FALSE(rc.ok());
+  EXPECT_THAT(std::string(rc.status().message()), HasSubstr("timed out"));
 }
 
 }  // namespace

@@ -144,7 +144,10 @@ absl::StatusOr<std::unique_ptr<E2eSystem>> E2eSystem::Start(E2eOptions options) 
   setup.panel_db = sys->child_->options().database;
   setup.state_db = setup.panel_db + "_sync";
   setup.collect_extra = "min_report_bytes = 1\n";
-  setup.apply_url = sys->child_->root_url() + "/_sim/apply_users";
+  setup.apply_command = absl::StrCat(BuiltBinary("panelsim-ctl"), " --port ", sys->child_->port(),
+                                     " apply_users --no-gui");
+  setup.panel_address = absl::StrCat("127.0.0.1:", sys->child_->port());
+  setup.apply_extra = options.reporter_apply_extra;
   setup.extra = options.reporter_extra;
   setup.metrics_listen = options.reporter_metrics_listen;
   sys->reporter_ = std::make_unique<ReporterProcess>(setup);

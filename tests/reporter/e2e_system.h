@@ -34,6 +34,7 @@ struct E2eOptions {
   uint64_t traffic_max_bytes = 5'000'000;
   int traffic_rmw_gap_ms = 20;
   std::string reporter_extra;     // more reporter TOML
+  std::string reporter_apply_extra;  // more [apply] lines of the reporter
   std::string reporter_metrics_listen;  // [metrics] listen of the reporter; "" = off
 };
 

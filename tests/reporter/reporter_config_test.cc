@@ -84,8 +84,12 @@ TEST_F(ReporterConfigTest, MinimalConfigGetsTheDocumentedDefaults) {
   EXPECT_EQ(config->roster.guard_min, 10);
   EXPECT_DOUBLE_EQ(config->roster.guard_fraction, 0.25);
   EXPECT_EQ(config->apply.command, "/opt/hiddify-manager/install.sh apply_users --no-gui");
-  EXPECT_EQ(config->apply.url, "");
   EXPECT_EQ(config->apply.debounce, absl::Seconds(2));
+  EXPECT_EQ(config->apply.busy_retry, absl::Seconds(3));
+  EXPECT_TRUE(config->panel.core_sync);
+  EXPECT_EQ(config->panel.address, "127.0.0.1:9000");
+  EXPECT_EQ(config->panel.proxy_path, "");  // read from str_config
+  EXPECT_EQ(config->panel.api_key, "");     // read from admin_user id 1
   EXPECT_EQ(config->status.listen, "127.0.0.1:7444");
   EXPECT_EQ(config->log_level, LogLevel::kInfo);
 }
@@ -100,7 +104,11 @@ TEST_F(ReporterConfigTest, EveryKeyIsRead) {
       "baseline_existing_usage = false\n"
       "[outbox]\nmerge_after_rows = 0\n"
       "[roster]\nremove_policy = \"delete\"\nguard_min = 3\nguard_fraction = 0.5\n"
-      "[apply]\nurl = \"http://127.0.0.1:8080/_sim/apply_users\"\ndebounce = \"500ms\"\ntimeout = \"30s\"\n"
+      "[apply]\ncommand = \"\"\ndebounce = \"500ms\"\nmax_delay = \"5s\"\nbusy_retry = \"1s\"\n"
+      "timeout = \"30s\"\n"
+      "[panel]\ncore_sync = false\naddress = \"127.0.0.1:9100\"\napi_key_file = \"", token_file_,
+      "\"\nproxy_path_admin_file = \"", password_file_, "\"\ntimeout = \"5s\"\n"
+      "retry_initial = \"200ms\"\nretry_max = \"10s\"\n"
       "[status]\nlisten = \"[::1]:7555\"\n");
   auto config = ParseReporterConfig(text, "reporter.toml");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -115,8 +123,16 @@ TEST_F(ReporterConfigTest, EveryKeyIsRead) {
   EXPECT_EQ(config->outbox.merge_after_rows, 0);
   EXPECT_EQ(config->roster.remove_policy, RemovePolicy::kDelete);
   EXPECT_EQ(config->roster.guard_min, 3);
-  EXPECT_EQ(config->apply.url, "http://127.0.0.1:8080/_sim/apply_users");
   EXPECT_EQ(config->apply.command, "");
+  EXPECT_EQ(config->apply.max_delay, absl::Seconds(5));
+  EXPECT_EQ(config->apply.busy_retry, absl::Seconds(1));
+  EXPECT_FALSE(config->panel.core_sync);
+  EXPECT_EQ(config->panel.address, "127.0.0.1:9100");
+  EXPECT_EQ(config->panel.api_key, "s3cr3t-token-value");
+  EXPECT_EQ(config->panel.proxy_path, "db-pass-XYZ");
+  EXPECT_EQ(config->panel.timeout, absl::Seconds(5));
+  EXPECT_EQ(config->panel.retry_initial, absl::Milliseconds(200));
+  EXPECT_EQ(config->panel.retry_max, absl::Seconds(10));
   EXPECT_EQ(config->apply.debounce, absl::Milliseconds(500));
   EXPECT_EQ(config->status.listen, "[::1]:7555");
   EXPECT_EQ(config->log_level, LogLevel::kDebug);
@@ -159,9 +175,12 @@ TEST_F(ReporterConfigTest, EachBadValueNamesItsKey) {
       {absl::StrCat("node_id = \"n\"\n", hub, "[roster]\nremove_policy = \"purge\"\n"), "roster.remove_policy"},
       {absl::StrCat("node_id = \"n\"\n", hub, "[roster]\nguard_fraction = 1.5\n"), "roster.guard_fraction"},
       {absl::StrCat("node_id = \"n\"\n", hub, "[roster]\nguard_min = -2\n"), "roster.guard_min"},
-      {absl::StrCat("node_id = \"n\"\n", hub, "[apply]\ncommand = \"x\"\nurl = \"http://127.0.0.1/\"\n"),
-       "apply.url"},
-      {absl::StrCat("node_id = \"n\"\n", hub, "[apply]\nurl = \"ftp://x/\"\n"), "apply.url"},
+      // The panel has no apply endpoint: the old url option is refused.
+      {absl::StrCat("node_id = \"n\"\n", hub, "[apply]\nurl = \"http://127.0.0.1/\"\n"), "apply.url"},
+      {absl::StrCat("node_id = \"n\"\n", hub, "[apply]\nbusy_retry = \"0s\"\n"), "apply.busy_retry"},
+      {absl::StrCat("node_id = \"n\"\n", hub, "[panel]\naddress = \"no-port\"\n"), "panel.address"},
+      {absl::StrCat("node_id = \"n\"\n", hub, "[panel]\napi_key_file = \"/nonexistent/key\"\n"),
+       "panel.api_key_file"},
       {absl::StrCat("node_id = \"n\"\n", hub, "[apply]\ndebounce = \"1h\"\n"), "apply.debounce"},
       {absl::StrCat("node_id = \"n\"\n", hub, "[status]\nlisten = \"0.0.0.0:7444\"\n"), "status.listen"},
       {absl::StrCat("node_id = \"n\"\n", hub, "[status]\nlisten = \"10.1.2.3:7444\"\n"), "status.listen"},

@@ -37,9 +37,13 @@ ReporterProcess::ReporterProcess(ReporterSetup setup) : setup_(std::move(setup))
          << "\"\nstate_database = \"" << setup_.state_db << "\"\n"
          << "[collect]\ninterval = \"" << setup_.collect_interval << "\"\n"
          << setup_.collect_extra
-         << "[apply]\n"
-         << (setup_.apply_url.empty() ? std::string("command = \"\"\n")
-                                      : absl::StrCat("url = \"", setup_.apply_url, "\"\ndebounce = \"200ms\"\n"))
+         << "[apply]\ncommand = \"" << setup_.apply_command << "\"\ndebounce = \"200ms\"\n"
+         << setup_.apply_extra << "[panel]\n"
+         << (setup_.panel_address.empty()
+                 ? std::string("core_sync = false\n")
+                 : absl::StrCat("address = \"", setup_.panel_address,
+                                "\"\nretry_initial = \"100ms\"\nretry_max = \"1s\"\n"))
+         << setup_.panel_extra
          << "[status]\nlisten = \"127.0.0.1:" << status_port_ << "\"\n"
          << "[metrics]\nlisten = \"" << setup_.metrics_listen << "\"\n"
          << setup_.extra << "\n";

@@ -21,7 +21,10 @@ struct ReporterSetup {
   std::string state_db;
   std::string collect_interval = "5s";
   std::string collect_extra;     // more [collect] lines, e.g. "min_report_bytes = 1\n"
-  std::string apply_url;         // empty: apply disabled
+  std::string apply_command;     // [apply] command; empty: apply disabled
+  std::string apply_extra;       // more [apply] lines, e.g. "busy_retry = \"100ms\"\n"
+  std::string panel_address;     // [panel] address; empty: core_sync = false
+  std::string panel_extra;       // more [panel] lines
   std::string extra;             // more TOML, appended at the end (use [section] headers)
   std::string metrics_listen;    // [metrics] listen; "" = off (the default port may be taken)
 };

@@ -134,7 +134,9 @@ TEST_F(RosterApplierTest, CreatesUsersWithEveryNotNullColumnAndTheParentsExactKe
   EXPECT_THAT(Col(a, "current_usage"), Optional(std::string("0")));
   EXPECT_THAT(Col(a, "max_ips"), Optional(std::string("100")));
   EXPECT_THAT(Col(a, "last_online"), Optional(std::string("0001-01-01 00:00:00")));
-  EXPECT_THAT(Col(a, "username"), Optional(std::string("")));
+  // As the panel's insert hook: a generated username, one per user.
+  EXPECT_THAT(Col(a, "username"), Optional(::testing::MatchesRegex("user[a-z0-9]{8}")));
+  EXPECT_NE(Col(a, "username"), Col(b, "username"));
   EXPECT_THAT(Col(a, "password"), Optional(std::string("")));
   EXPECT_THAT(Col(a, "added_by"), Optional(std::string("1")));
 

@@ -2,6 +2,7 @@
 // deltas applied to MariaDB, the panel apply trigger asked once per changing
 // update, reconnect after the hub restarts, and a wrong token shown clearly.
 #include "reporter/roster/roster_follower.h"
+#include "reporter/panel/core_sync_client.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -45,11 +46,12 @@ class RosterFollowerTest : public ::testing::Test {
     EXPECT_TRUE(store_.EnsureSchema(child_.conn()).ok());
     RosterApplyOptions options;
     options.panel_database = child_.panel_db();
+    options.core_changes = &queue_;
     applier_ = std::make_unique<RosterApplier>(&store_, options);
   }
 
   std::unique_ptr<RosterFollower> MakeFollower(const std::string& address, const std::string& token,
-                                               ApplyTrigger* trigger = nullptr) {
+                                               CoreSyncer* syncer = nullptr) {
     HubConfig hub;
     hub.address = address;
     hub.plaintext = true;
@@ -59,7 +61,7 @@ class RosterFollowerTest : public ::testing::Test {
     options.retry_initial = absl::Milliseconds(50);
     options.retry_max = absl::Milliseconds(300);
     return std::make_unique<RosterFollower>(MakeHubChannel(hub), child_.Options(), applier_.get(),
-                                            trigger, &board_, options);
+                                            syncer, &board_, options);
   }
 
   bool HasUser(const std::string& uuid) { return child_.Column(uuid, "id").has_value(); }
@@ -67,6 +69,7 @@ class RosterFollowerTest : public ::testing::Test {
 
   ChildDb child_;
   StateStore store_;
+  CoreSyncQueue queue_{&store_, child_.panel_db()};
   std::unique_ptr<RosterApplier> applier_;
   StatusBoard board_;
 };
@@ -83,9 +86,13 @@ TEST_F(RosterFollowerTest, AppliesTheFullRosterThenEveryDelta) {
   ApplyTriggerOptions trigger_options;
   trigger_options.command = "true";
   trigger_options.debounce = absl::Milliseconds(10);
-  ApplyTrigger trigger(trigger_options, &board_);
+  ApplyTrigger trigger(trigger_options, child_.Options(), &queue_, &board_);
   trigger.Start();
-  auto follower = MakeFollower(hub->address(), kToken, &trigger);
+  // No panel API here: every recorded change counts as synced at once.
+  CoreSyncer syncer(child_.Options(), &queue_, std::make_unique<NoCoreSyncClient>(), &trigger,
+                    &board_, CoreSyncerOptions{});
+  syncer.Start();
+  auto follower = MakeFollower(hub->address(), kToken, &syncer);
   follower->Start();
   ASSERT_TRUE(WaitFor([&] { return HasUser(a) && HasUser(b); }, absl::Seconds(10)));
   ASSERT_TRUE(WaitFor([&] { return board_.Snapshot().roster_stream_open(); }, absl::Seconds(5)));
