@@ -375,6 +375,9 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
         outcome.removed.size();
     result.skipped.insert(result.skipped.end(), outcome.refused.begin(), outcome.refused.end());
   }
+  if (usage_hook_ != nullptr) {
+    RETURN_IF_ERROR(usage_hook_->AfterRosterWrites(conn, update, result.skipped));
+  }
   RETURN_IF_ERROR(tx.Commit());
   return result;
 }

@@ -29,7 +29,8 @@
 //     left as it is; the rest of the update is applied in the same
 //     transaction, and the user is tried again by the next update carrying it.
 //     A skipped user never counts as absent.
-// Never written: current_usage, id, username, password, max_ips (and
+// Never written by the applier itself: current_usage (only the usage hook
+// moves it, by exact offsets), id, username, password, max_ips (and
 // last_online of existing users).
 #pragma once
 
@@ -43,6 +44,7 @@
 #include "reporter/roster/held_removals.h"
 #include "reporter/config/reporter_config.h"
 #include "reporter/roster/roster_savepoint.h"
+#include "reporter/roster/roster_usage_hook.h"
 #include "reporter/state/state_store.h"
 
 namespace hsync::reporter {
@@ -83,10 +85,15 @@ class RosterApplier {
   // The held set this applier maintains (for status).
   const HeldRemovals& held_removals() const { return held_; }
 
+  // Runs inside every update's transaction before it commits (nullptr =
+  // none); `hook` must outlive the applier. Set before the first Apply().
+  void set_usage_hook(RosterUsageHook* hook) { usage_hook_ = hook; }
+
  private:
   StateStore* store_;
   HeldRemovals held_;
   RosterApplyOptions options_;
+  RosterUsageHook* usage_hook_ = nullptr;
 };
 
 }  // namespace hsync::reporter
