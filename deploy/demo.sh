@@ -91,7 +91,8 @@ say "Starting the parent panel (panelsim) with $DEMO_USERS demo users"
 PARENT_KEY=$(uuid)
 start parent "$BIN/panelsim" --mysql-socket "$SOCK" --database parent --create-schema \
   --owner-uuid "$PARENT_KEY" --demo-users "$DEMO_USERS" --control --port 0 \
-  --port-file "$DEMO_DIR/parent.port" --proxy-path "demo-admin-path"
+  --port-file "$DEMO_DIR/parent.port" --proxy-path "demo-admin-path" \
+  --usage-task-interval-ms 1000 --apply-duration-ms 300
 wait_file "$DEMO_DIR/parent.port" 20 "the parent panel"
 PARENT="http://127.0.0.1:$(cat "$DEMO_DIR/parent.port")"
 PARENT_API="$PARENT/demo-admin-path/api/v2/admin"
@@ -139,7 +140,7 @@ for i in $(seq 1 $CHILDREN); do
   start "child$i-panel" "$BIN/panelsim" --mysql-socket "$SOCK" --database "child$i" --create-schema \
     --owner-uuid "$(uuid)" --control --port 0 --port-file "$DEMO_DIR/child$i.port" \
     --traffic-interval-ms 500 --traffic-users-per-tick 6 --traffic-max-bytes 40000000 \
-    --traffic-rmw-gap-ms 50 --seed "$i"
+    --traffic-rmw-gap-ms 50 --seed "$i" --usage-task-interval-ms 1000 --apply-duration-ms 300
   wait_file "$DEMO_DIR/child$i.port" 20 "child $i's panel"
   CHILD_URL[$i]="http://127.0.0.1:$(cat "$DEMO_DIR/child$i.port")"
   STATUS_PORT[$i]=$(free_port)

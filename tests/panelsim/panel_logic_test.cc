@@ -4,6 +4,7 @@
 
 #include "tests/panelsim/bot_detector.h"
 #include "tests/panelsim/panel_routes.h"
+#include "tests/panelsim/reset_job.h"
 #include "tests/panelsim/user_activity.h"
 #include "tests/panelsim/user_input.h"
 #include "tests/panelsim/user_service.h"
@@ -92,6 +93,26 @@ TEST(UserActivityTest, PeriodicResetRule) {
   EXPECT_FALSE(PeriodicResetDue(u, absl::CivilDay(2030, 9, 10)));  // package over
   u.start_date.reset();
   EXPECT_FALSE(PeriodicResetDue(u, absl::CivilDay(2030, 6, 9)));
+}
+
+TEST(ResetJobTest, RunsAtMostEvery6HoursAndAfter5AtMostOncePerDay) {
+  const absl::CivilSecond day(2030, 6, 15, 0, 10, 0);
+  EXPECT_TRUE(ResetJob::Due(std::nullopt, day)) << "never checked";
+  // Within 6 h: never.
+  EXPECT_FALSE(ResetJob::Due(day, day + 5 * 3600));
+  // 6 h later, up to 05:59 local: yes (the first run after midnight catches up).
+  EXPECT_TRUE(ResetJob::Due(absl::CivilSecond(2030, 6, 14, 23, 0, 0),
+                            absl::CivilSecond(2030, 6, 15, 5, 0, 0)));
+  // After 05:00 (hour > 5) only 24 h after the last check.
+  EXPECT_FALSE(ResetJob::Due(day, day + 7 * 3600));
+  EXPECT_FALSE(ResetJob::Due(day, day + 23 * 3600));
+  EXPECT_TRUE(ResetJob::Due(day, day + 24 * 3600));
+  // Checked at 07:00: the next day at 01:00 (18 h, before 06:00) it is due;
+  // at 06:59 (hour > 5, under 24 h) not; at 07:00 again.
+  const absl::CivilSecond seven(2030, 6, 15, 7, 0, 0);
+  EXPECT_TRUE(ResetJob::Due(seven, absl::CivilSecond(2030, 6, 16, 1, 0, 0)));
+  EXPECT_FALSE(ResetJob::Due(seven, absl::CivilSecond(2030, 6, 16, 6, 59, 0)));
+  EXPECT_TRUE(ResetJob::Due(seven, absl::CivilSecond(2030, 6, 16, 7, 0, 0)));
 }
 
 TEST(UserInputTest, NullsAndFormats) {
