@@ -4,6 +4,7 @@
 #include "common/logging.h"
 #include "common/proto_time.h"
 #include "reporter/panel/child_panel_client.h"
+#include "reporter/collect/atomic_usage_probe.h"
 #include "reporter/util/backoff.h"
 #include "reporter/outbox/hub_channel.h"
 #include "reporter/version.h"
@@ -86,6 +87,10 @@ ReporterDaemon::ReporterDaemon(ReporterConfig config)
   if (config_.collect.usage_mode == UsageMode::kReset) {
     resetter_ = std::make_unique<UsageResetter>(&store_, config_.mysql.database);
   }
+  if (config_.collect.usage_mode == UsageMode::kFollow) {
+    usage_follower_ = std::make_unique<UsageFollower>(&store_, config_.mysql.database, &board_);
+    applier_.set_usage_hook(usage_follower_.get());
+  }
   OutboxSenderOptions sender_options;
   sender_options.token = config_.hub.token;
   sender_ = std::make_unique<OutboxSender>(channel_, db_options_, &store_, resetter_.get(), &board_,
@@ -103,6 +108,7 @@ ReporterDaemon::ReporterDaemon(ReporterConfig config)
     r.set_hub_address(config_.hub.address);
     r.set_core_sync_mode(config_.panel.core_sync ? absl::StrCat("panel-api ", config_.panel.address)
                                                  : std::string("off"));
+    r.set_usage_mode_configured(UsageModeName(config_.collect.usage_mode));
   });
 }
 
@@ -115,7 +121,7 @@ absl::Status ReporterDaemon::Start() {
   LogInfo(absl::StrCat("hiddify-sync-reporter ", kReporterVersion, " node ", config_.node_id,
                        ": status on ", config_.status.listen, ", hub ", config_.hub.address,
                        config_.hub.plaintext ? " (plaintext)" : " (TLS)", ", usage_mode ",
-                       config_.collect.usage_mode == UsageMode::kReset ? "reset" : "watermark",
+                       UsageModeName(config_.collect.usage_mode),
                        ", collect every ", absl::FormatDuration(config_.collect.interval)));
   StartMetrics();
   if (!trigger_.enabled()) LogWarning("apply: no command configured; sing-box and WireGuard do not follow user changes");
@@ -205,7 +211,38 @@ bool ReporterDaemon::EnsureState() {
   }
   PublishOutboxStats();
   PublishHeldRemovals();
+  CheckUsageMode();
   return true;
+}
+
+void ReporterDaemon::CheckUsageMode() {
+  if (usage_follower_ != nullptr) {
+    // Unknown = not following: leaving the counter alone is always safe.
+    if (auto checked = usage_follower_->CheckPanel(*collect_conn_); !checked.ok()) {
+      LogWarning(absl::StrCat("usage_mode follow: could not check the panel for ",
+                              kAtomicUsageProcedure, " (", checked.status().message(),
+                              "); the counter is left alone until the next check"));
+    }
+    return;
+  }
+  auto atomic = PanelAddsUsageAtomically(*collect_conn_, config_.mysql.database);
+  const bool old_panel = atomic.ok() && !*atomic;
+  if (old_panel && config_.collect.usage_mode == UsageMode::kReset) {
+    LogWarning(absl::StrCat("usage_mode reset: `", config_.mysql.database, "` has no ",
+                            kAtomicUsageProcedure,
+                            " (a panel older than v10.86.1): its read-modify-write can undo a"
+                            " subtraction and report those bytes twice; use usage_mode = "
+                            "\"watermark\" there"));
+  }
+  board_.Update([&](auto& r) {
+    r.set_usage_mode_effective(UsageModeName(config_.collect.usage_mode));
+    r.set_panel_adds_usage_atomically(atomic.ok() && *atomic);
+    r.set_usage_mode_note(old_panel && config_.collect.usage_mode == UsageMode::kReset
+                              ? "the panel has no add_usage_json procedure (older than v10.86.1): "
+                                "a subtraction can be overwritten and reported twice"
+                              : "");
+    *r.mutable_usage_mode_checked_at() = ToProtoTimestamp(absl::Now());
+  });
 }
 
 void ReporterDaemon::PublishHeldRemovals() {

@@ -29,6 +29,7 @@
 #include "reporter/state/state_store.h"
 #include "reporter/status/status_board.h"
 #include "reporter/status/status_service.h"
+#include "reporter/collect/usage_follower.h"
 #include "reporter/collect/usage_resetter.h"
 
 namespace hsync::reporter {
@@ -53,6 +54,8 @@ class ReporterDaemon {
  private:
   void CollectLoop();
   bool EnsureState();  // true once the schema exists
+  // Checks the panel for add_usage_json and publishes the usage mode in effect.
+  void CheckUsageMode();
   bool CollectOnce();  // true on success
   void PublishOutboxStats();
   void PublishHeldRemovals();
@@ -67,6 +70,7 @@ class ReporterDaemon {
   Collector collector_;
   CoreSyncQueue core_queue_;
   std::unique_ptr<UsageResetter> resetter_;
+  std::unique_ptr<UsageFollower> usage_follower_;  // usage_mode "follow"
   RosterApplier applier_;
   ApplyTrigger trigger_;
   std::unique_ptr<CoreSyncer> core_syncer_;

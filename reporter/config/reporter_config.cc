@@ -121,9 +121,11 @@ void ReadCollect(ConfigReader& r, CollectConfig& c) {
   c.min_report_bytes = static_cast<uint64_t>(
       r.GetInt("collect.min_report_bytes", static_cast<int64_t>(c.min_report_bytes), 0,
                int64_t{1} << 40));
-  c.usage_mode = r.GetEnum("collect.usage_mode", "watermark", {"watermark", "reset"}) == "reset"
-                     ? UsageMode::kReset
-                     : UsageMode::kWatermark;
+  const std::string mode =
+      r.GetEnum("collect.usage_mode", "follow", {"follow", "watermark", "reset"});
+  c.usage_mode = mode == "reset"       ? UsageMode::kReset
+                 : mode == "watermark" ? UsageMode::kWatermark
+                                       : UsageMode::kFollow;
   c.baseline_existing_usage = r.GetBool("collect.baseline_existing_usage", true);
 }
 
@@ -229,6 +231,15 @@ absl::StatusOr<ReporterConfig> ReadAll(ConfigReader& r) {
 }
 
 }  // namespace
+
+const char* UsageModeName(UsageMode mode) {
+  switch (mode) {
+    case UsageMode::kFollow: return "follow";
+    case UsageMode::kReset: return "reset";
+    case UsageMode::kWatermark: break;
+  }
+  return "watermark";
+}
 
 bool IsLoopbackAddress(const std::string& host_port) {
   std::string host = host_port;

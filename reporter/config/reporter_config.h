@@ -15,7 +15,14 @@ namespace hsync::reporter {
 
 inline constexpr char kDefaultConfigPath[] = "/etc/hiddify-sync/reporter.toml";
 
-enum class UsageMode { kWatermark, kReset };
+// collect.usage_mode (README "usage_mode"): kFollow = the child's counter
+// shows the parent's usage plus the unreported local bytes (UsageFollower);
+// kWatermark = the counter is left alone; kReset = acknowledged bytes are
+// subtracted (UsageResetter).
+enum class UsageMode { kWatermark, kReset, kFollow };
+
+// "follow", "watermark" or "reset".
+const char* UsageModeName(UsageMode mode);
 enum class RemovePolicy { kDisable, kDelete };
 
 struct HubConfig {
@@ -40,7 +47,7 @@ struct MysqlConfig {
 struct CollectConfig {
   absl::Duration interval = absl::Seconds(30);
   uint64_t min_report_bytes = 1'000'000;
-  UsageMode usage_mode = UsageMode::kWatermark;
+  UsageMode usage_mode = UsageMode::kFollow;
   // On a fresh state, record existing usage as already reported (see README).
   bool baseline_existing_usage = true;
 };

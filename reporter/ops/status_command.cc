@@ -71,6 +71,26 @@ HealthVerdict JudgeStatus(const hiddify_sync::v1::ReporterStatusReply& r, absl::
   return v;
 }
 
+// "usage mode:" (README "usage_mode"): the mode in effect, the configured one
+// when they differ and why, the panel's kind of usage adds.
+static void PrintUsageMode(const hiddify_sync::v1::ReporterStatusReply& r, std::ostream& out) {
+  if (r.usage_mode_configured().empty()) return;
+  const std::string& effective =
+      r.usage_mode_effective().empty() ? r.usage_mode_configured() : r.usage_mode_effective();
+  out << "usage mode:     " << effective;
+  if (effective != r.usage_mode_configured()) out << " (configured " << r.usage_mode_configured() << ")";
+  if (!r.usage_mode_effective().empty()) {
+    out << ", panel adds usage "
+        << (r.panel_adds_usage_atomically() ? "atomically (add_usage_json)" : "by read-modify-write");
+  }
+  if (effective == "follow") {
+    out << ", counters moved " << r.usage_follow_users_moved() << " times ("
+        << r.usage_follow_bytes_moved() << " bytes net)";
+  }
+  out << "\n";
+  if (!r.usage_mode_note().empty()) out << "  ! " << r.usage_mode_note() << "\n";
+}
+
 void PrintStatus(const hiddify_sync::v1::ReporterStatusReply& r, const HealthVerdict& verdict,
                  absl::Time now, std::ostream& out) {
   const char* word = verdict.health == ReporterHealth::kHealthy ? "healthy" : "DEGRADED";
@@ -125,8 +145,9 @@ void PrintStatus(const hiddify_sync::v1::ReporterStatusReply& r, const HealthVer
   out << "panel apply:    " << r.apply_runs() << " runs, " << r.apply_failures() << " failures, "
       << r.apply_busy_retries() << " busy retries (exit 12), generation "
       << r.apply_generation_done() << "/" << r.apply_generation_wanted()
-      << (r.apply_pending() ? ", a run is pending" : "") << "\n"
-      << "last error:     "
+      << (r.apply_pending() ? ", a run is pending" : "") << "\n";
+  PrintUsageMode(r, out);
+  out << "last error:     "
       << (r.last_error().empty() ? std::string("none")
                                  : absl::StrCat(r.last_error(), " at ", Ago(r.last_error_at(), now)))
       << "\n";

@@ -411,6 +411,9 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
     RETURN_IF_ERROR(options_.core_changes->Record(conn, core_changes, absl::Now()));
   }
   result.core_changes = core_changes.size();
+  if (usage_hook_ != nullptr) {
+    RETURN_IF_ERROR(usage_hook_->AfterRosterWrites(conn, update, result.skipped));
+  }
   RETURN_IF_ERROR(tx.Commit());
   return result;
 }

@@ -37,7 +37,8 @@
 //     API by the core syncer (the API cannot remove a user whose row is gone).
 //   - users created here get what the panel's insert hook gives them: a
 //     generated username (PanelUsername()).
-// Never written: current_usage, id, password, max_ips (and last_online and
+// Never written by the applier itself: current_usage (only the usage hook
+// moves it, by exact offsets), id, password, max_ips (and last_online and
 // username of existing users).
 #pragma once
 
@@ -52,6 +53,7 @@
 #include "reporter/roster/held_removals.h"
 #include "reporter/config/reporter_config.h"
 #include "reporter/roster/roster_savepoint.h"
+#include "reporter/roster/roster_usage_hook.h"
 #include "reporter/state/state_store.h"
 
 namespace hsync::reporter {
@@ -94,10 +96,15 @@ class RosterApplier {
   // The held set this applier maintains (for status).
   const HeldRemovals& held_removals() const { return held_; }
 
+  // Runs inside every update's transaction before it commits (nullptr =
+  // none); `hook` must outlive the applier. Set before the first Apply().
+  void set_usage_hook(RosterUsageHook* hook) { usage_hook_ = hook; }
+
  private:
   StateStore* store_;
   HeldRemovals held_;
   RosterApplyOptions options_;
+  RosterUsageHook* usage_hook_ = nullptr;
 };
 
 }  // namespace hsync::reporter

@@ -121,6 +121,15 @@ std::vector<prometheus::MetricFamily> ReporterStatusMetrics(const ReporterStatus
                       " (at most 1000 counted)",
                       static_cast<double>(s.skipped_users_size())));
 
+  // Usage mode.
+  out.push_back(Gauge("hsync_reporter_usage_following",
+                      "1 while usage_mode follow moves the child's counters (0: watermark, reset, "
+                      "or a panel without add_usage_json)",
+                      s.usage_mode_effective() == "follow"));
+  out.push_back(Counter("hsync_reporter_usage_follow_moves_total",
+                        "Child counters moved to the parent's value by usage_mode follow",
+                        static_cast<double>(s.usage_follow_users_moved())));
+
   // Apply trigger.
   out.push_back(Counter("hsync_reporter_apply_runs_total",
                         "Successful runs of the apply command after user changes",

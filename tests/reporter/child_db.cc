@@ -118,4 +118,45 @@ uint64_t ChildDb::CountRows(const std::string& table_sql) {
   return rs.ok() ? std::stoull(rs->rows[0][0].value_or("0")) : 0;
 }
 
+void ChildDb::SetAtomicUsageProcedure(bool present) {
+  const std::string name = absl::StrCat("`", panel_db_, "`.`add_usage_json`");
+  if (!present) {
+    Exec(absl::StrCat("DROP PROCEDURE IF EXISTS ", name));
+    return;
+  }
+  Exec(absl::StrCat(
+      "CREATE OR REPLACE PROCEDURE ", name,
+      "(IN usage_data LONGTEXT, IN cur_time DATETIME)\n"
+      "BEGIN\n"
+      "  DECLARE i INT DEFAULT 0;\n"
+      "  WHILE i < JSON_LENGTH(usage_data) DO\n"
+      "    UPDATE ", UserTable(),
+      " SET current_usage = current_usage + JSON_VALUE(usage_data, CONCAT('$[', i, '].usage')),"
+      " last_online = cur_time, start_date = IFNULL(start_date, DATE(cur_time))"
+      " WHERE uuid = JSON_VALUE(usage_data, CONCAT('$[', i, '].uuid'));\n"
+      "    SET i = i + 1;\n"
+      "  END WHILE;\n"
+      "END"));
+}
+
+void ChildDb::CallAddUsage(const std::string& uuid, uint64_t bytes) {
+  // A connection of its own: a CALL leaves a status result behind that this
+  // client library does not drain.
+  auto conn = MariaDbConnection::Connect(SharedMariaDb().Options());
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  auto called = (*conn)->Execute(absl::StrCat("CALL `", panel_db_, "`.`add_usage_json`('[{\"uuid\": \"", uuid,
+                    "\", \"usage\": ", bytes, "}]', NOW())"));
+  ASSERT_TRUE(called.ok()) << called.status();
+}
+
+bool ChildDb::PanelIsActive(const std::string& uuid) {
+  auto rs = conn_->Query(absl::StrCat(
+      "SELECT enable <> 0 AND NOT (current_usage > usage_limit) AND"
+      " IF(start_date IS NULL, LEAST(package_days, 10000),"
+      " package_days - DATEDIFF(CURDATE(), start_date)) >= 0 FROM ",
+      UserTable(), " WHERE uuid = '", uuid, "'"));
+  EXPECT_TRUE(rs.ok()) << rs.status();
+  return rs.ok() && !rs->rows.empty() && rs->rows[0][0] == std::optional<std::string>("1");
+}
+
 }  // namespace hsync::testing

@@ -45,6 +45,14 @@ class ChildDb {
   // Sum of bytes per uuid over the outbox.
   std::map<std::string, uint64_t> OutboxBytes();
   uint64_t CountRows(const std::string& table_sql);
+  // present: (re)creates the panel's stored procedure add_usage_json(json,
+  // time) with the semantics of migration _v103 (a panel >= 10.86.1: atomic
+  // adds, last_online, start_date); absent: drops it (an older panel).
+  void SetAtomicUsageProcedure(bool present);
+  // The panel's usage task for one user: CALL add_usage_json.
+  void CallAddUsage(const std::string& uuid, uint64_t bytes);
+  // The child panel's own is_active for the user (PANEL.md §3 on its row).
+  bool PanelIsActive(const std::string& uuid);
 
  private:
   std::string panel_db_;

@@ -128,6 +128,8 @@ absl::StatusOr<std::unique_ptr<E2eSystem>> E2eSystem::Start(E2eOptions options) 
                       "--traffic-users-per-tick", std::to_string(options.traffic_users_per_tick),
                       "--traffic-max-bytes", std::to_string(options.traffic_max_bytes),
                       "--traffic-rmw-gap-ms", std::to_string(options.traffic_rmw_gap_ms)};
+  child.extra_args.insert(child.extra_args.end(), options.child_extra_args.begin(),
+                          options.child_extra_args.end());
   auto child_runner = PanelsimRunner::Start(child);
   if (!child_runner.ok()) return child_runner.status();
   sys->child_ = *std::move(child_runner);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -36,6 +37,7 @@ struct E2eOptions {
   std::string reporter_extra;     // more reporter TOML
   std::string reporter_apply_extra;  // more [apply] lines of the reporter
   std::string reporter_metrics_listen;  // [metrics] listen of the reporter; "" = off
+  std::vector<std::string> child_extra_args;  // more panelsim flags for the child (e.g. --generation)
 };
 
 // The hiddify-sync-hub binary: config and journal in a temp dir.

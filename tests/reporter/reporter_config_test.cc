@@ -77,7 +77,7 @@ TEST_F(ReporterConfigTest, MinimalConfigGetsTheDocumentedDefaults) {
   EXPECT_EQ(config->mysql.state_database, "hiddify_sync");
   EXPECT_EQ(config->collect.interval, absl::Seconds(30));
   EXPECT_EQ(config->collect.min_report_bytes, 1'000'000u);
-  EXPECT_EQ(config->collect.usage_mode, UsageMode::kWatermark);
+  EXPECT_EQ(config->collect.usage_mode, UsageMode::kFollow);
   EXPECT_TRUE(config->collect.baseline_existing_usage);
   EXPECT_EQ(config->outbox.merge_after_rows, 20);
   EXPECT_EQ(config->roster.remove_policy, RemovePolicy::kDisable);
@@ -192,6 +192,22 @@ TEST_F(ReporterConfigTest, EachBadValueNamesItsKey) {
     EXPECT_THAT(error, HasSubstr(c.key + ":")) << c.text;
     EXPECT_THAT(error, HasSubstr("reporter.toml")) << c.text;
   }
+}
+
+TEST_F(ReporterConfigTest, UsageModeTakesEachOfItsThreeValuesAndNamesThemOnError) {
+  const std::string head =
+      absl::StrCat("node_id = \"n\"\n[hub]\naddress = \"h:1\"\ntoken_file = \"", token_file_,
+                   "\"\n[collect]\nusage_mode = ");
+  const std::pair<const char*, UsageMode> modes[] = {
+      {"follow", UsageMode::kFollow}, {"watermark", UsageMode::kWatermark}, {"reset", UsageMode::kReset}};
+  for (const auto& [name, mode] : modes) {
+    auto config = ParseReporterConfig(absl::StrCat(head, "\"", name, "\"\n"), "reporter.toml");
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->collect.usage_mode, mode) << name;
+    EXPECT_STREQ(UsageModeName(mode), name);
+  }
+  EXPECT_THAT(ErrorOf(absl::StrCat(head, "\"auto\"\n")),
+              HasSubstr("collect.usage_mode: must be one of follow, watermark, reset, got \"auto\""));
 }
 
 TEST_F(ReporterConfigTest, SecretsNeverAppearInErrors) {

@@ -91,6 +91,27 @@ TEST_F(JudgeStatusTest, PrintsTheFieldsAnOperatorNeeds) {
   EXPECT_THAT(out.str(), HasSubstr("1 trips, last: roster version 3 is empty"));
 }
 
+TEST_F(JudgeStatusTest, PrintsTheUsageModeAndWhyItDiffersFromTheConfig) {
+  reply_.set_usage_mode_configured("follow");
+  reply_.set_usage_mode_effective("follow");
+  reply_.set_panel_adds_usage_atomically(true);
+  reply_.set_usage_follow_users_moved(12);
+  reply_.set_usage_follow_bytes_moved(-4096);
+  std::ostringstream following;
+  PrintStatus(reply_, Judge(), now_, following);
+  EXPECT_THAT(following.str(),
+              HasSubstr("usage mode:     follow, panel adds usage atomically (add_usage_json),"
+                        " counters moved 12 times (-4096 bytes net)\n"));
+  reply_.set_usage_mode_effective("watermark");
+  reply_.set_panel_adds_usage_atomically(false);
+  reply_.set_usage_mode_note("the panel has no add_usage_json procedure");
+  std::ostringstream old_panel;
+  PrintStatus(reply_, Judge(), now_, old_panel);
+  EXPECT_THAT(old_panel.str(),
+              HasSubstr("usage mode:     watermark (configured follow), panel adds usage by"
+                        " read-modify-write\n  ! the panel has no add_usage_json procedure\n"));
+}
+
 TEST_F(JudgeStatusTest, PrintsHeldRemovalsAndSkippedUsers) {
   std::ostringstream quiet;
   PrintStatus(reply_, Judge(), now_, quiet);
