@@ -61,8 +61,17 @@ struct Applier::Impl {
   mutable std::mutex stats_mu;
   ApplierStats stats;
 
+  // Guarded by cycle_mu.
+  ApplyScheduler scheduler;
+
   Impl(Journal* j, std::unique_ptr<ParentClient> p, ApplierHooks h, ApplierOptions o)
-      : journal(j), parent(std::move(p)), hooks(std::move(h)), options(o) {
+      : journal(j),
+        parent(std::move(p)),
+        hooks(std::move(h)),
+        options(o),
+        scheduler(ApplySchedule{o.max_apply_delay, o.urgent_margin_bytes, o.max_users_per_cycle,
+                                o.urgent_horizon},
+                  std::make_unique<PatchBudget>(o.max_patches_per_minute)) {
     parent_backoff.emplace(options.backoff_initial, options.backoff_max);
     // A PATCH can still be on its way for at least as long as the client waits for it.
     options.intent_settle_time = std::max(options.intent_settle_time,
@@ -166,8 +175,9 @@ struct Applier::Impl {
     return true;
   }
 
-  // Copies the failing users into the stats (end of every cycle).
-  void PublishFailures() {
+  // Copies the failing users and the schedule into the stats (end of every cycle).
+  void PublishFailures(absl::Time now) {
+    ApplySchedulerStats schedule = scheduler.Stats(now);
     std::vector<FailingUserInfo> failing;
     failing.reserve(user_failures.size());
     for (const auto& [uuid, f] : user_failures) {
@@ -176,14 +186,20 @@ struct Applier::Impl {
     }
     std::lock_guard<std::mutex> lock(stats_mu);
     stats.failing_users = std::move(failing);
+    stats.schedule = schedule;
   }
 
   absl::Status Cycle(absl::Time now, const std::atomic<bool>* interrupt) {
     std::lock_guard<std::mutex> cycle_lock(cycle_mu);
+    // The cycle's clock: `now` at its start, advancing with the wall clock
+    // (the budget counts writes at the time they are sent).
+    const absl::Time wall_start = absl::Now();
+    auto clock = [&] { return now + (absl::Now() - wall_start); };
     struct Publisher {
       Impl* impl;
-      ~Publisher() { impl->PublishFailures(); }
-    } publish_at_exit{this};
+      std::function<absl::Time()> clock;
+      ~Publisher() { impl->PublishFailures(clock()); }
+    } publish_at_exit{this, clock};
     if (!parent_backoff->Ready(now)) return absl::OkStatus();  // parent-wide backoff
 
     std::set<std::string> unresolved;
@@ -206,17 +222,17 @@ struct Applier::Impl {
         ++it;
       }
     }
-    ApplySchedule schedule{options.max_apply_delay, options.urgent_margin_bytes,
-                           options.max_users_per_cycle};
-    const std::vector<DueUser> due = SelectDueUsers(
-        pending, now, schedule, hooks.lookup_user, [&](const std::string& uuid) {
+    const std::vector<DueUser> due =
+        scheduler.Plan(pending, now, hooks.lookup_user, [&](const std::string& uuid) {
           return unresolved.count(uuid) > 0 || !UserReady(uuid, now);
         });
 
     bool patched_any = false;
     bool stopped_by_parent = false;
-    for (const DueUser& d : due) {
+    for (size_t i = 0; i < due.size(); ++i) {
+      const DueUser& d = due[i];
       if (interrupt != nullptr && interrupt->load()) break;  // Stop(): the user in flight is done
+      if (!scheduler.TakeWrite(clock(), due.size() - i)) break;  // budget spent: next cycles
       ParentCallTally tally;
       const absl::Time step_start = absl::Now();
       UserStepResult r = ApplyPendingUser(*journal, *parent, d.pending, tally);
@@ -228,6 +244,7 @@ struct Applier::Impl {
       switch (r.outcome) {
         case Outcome::kApplied:
           patched_any = true;
+          scheduler.NoteApplied(d.pending.uuid, d.pending.bytes);
           NoteParentAnswered();
           UserSucceeded(d.pending.uuid);
           break;

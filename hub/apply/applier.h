@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.pb.h"
+#include "hub/apply/apply_scheduler.h"
 #include "hub/journal/journal.h"
 #include "hub/parent/parent_client.h"
 
@@ -32,6 +33,12 @@ struct ApplierOptions {
   // At most this many users are PATCHed per cycle (urgent ones first), so an
   // urgent user never waits behind a huge backlog. 0 = no limit.
   size_t max_users_per_cycle = 1000;
+  // A user whose recent byte rate takes it to its quota within this is
+  // urgent (applied first), not only one within urgent_margin_bytes.
+  absl::Duration urgent_horizon = absl::Seconds(120);
+  // At most this many PATCHes per minute (and a sixth of it per 10 s):
+  // hub/apply/patch_budget.h. 0 = unlimited.
+  uint32_t max_patches_per_minute = 120;
 };
 
 struct FailingUserInfo {
@@ -54,6 +61,7 @@ struct ApplierStats {
   std::string last_parent_error;
   absl::Time last_parent_error_at = absl::InfinitePast();
   std::vector<FailingUserInfo> failing_users;  // users in per-user backoff (as of the last cycle)
+  ApplySchedulerStats schedule;                // budget and urgency (as of the last cycle)
 };
 
 // What the applier may learn from or tell the roster.

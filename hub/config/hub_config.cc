@@ -168,9 +168,15 @@ void ReadJournalApplyRoster(ConfigReader& reader, HubConfig& config) {
                                              absl::ZeroDuration(), absl::Hours(24));
   apply.urgent_margin_bytes = static_cast<uint64_t>(reader.GetInt(
       "apply.urgent_margin_bytes", int64_t{100} << 20, 0, int64_t{1} << 50));
+  apply.urgent_horizon = reader.GetDuration("apply.urgent_horizon", apply.urgent_horizon,
+                                            absl::ZeroDuration(), absl::Hours(24));
+  apply.max_patches_per_minute = static_cast<uint32_t>(reader.GetInt(
+      "apply.max_patches_per_minute", apply.max_patches_per_minute, 0, 100'000));
 
   config.roster_poll_interval = reader.GetDuration("roster.poll_interval", absl::Seconds(30),
                                                    absl::Seconds(1), absl::Hours(24));
+  config.roster_max_list_share =
+      reader.GetDouble("roster.max_list_share", config.roster_max_list_share, 0.0, 1.0);
 }
 
 void ReadMetrics(ConfigReader& reader, HubConfig& config) {

@@ -27,8 +27,13 @@
 //     interval = "1s"                  how often pending usage is checked
 //     max_apply_delay = "60s"          a user's bytes wait at most this long before a PATCH
 //     urgent_margin_bytes = 104857600  bytes within this of the quota are PATCHed at once
+//     urgent_horizon = "120s"          a user whose recent rate reaches its quota within this is
+//                                      PATCHed first (closest to the quota first)
+//     max_patches_per_minute = 120     PATCH budget for the panel (and 1/6 of it per 10 s); 0 = none
 //   [roster]
-//     poll_interval = "30s"            how often the parent's user list is read
+//     poll_interval = "30s"            how often the parent's user list is read (at least)
+//     max_list_share = 0.1             longer intervals while the list is slow: the panel spends at
+//                                      most this share of its time on the hub's list reads (0 = off)
 //   [metrics]
 //     listen = "127.0.0.1:7445"        Prometheus /metrics over HTTP ("" = off; non-loopback warned)
 //   [nodes]                            one line per child: <node_id> = "sha256:<hex>"
@@ -75,6 +80,7 @@ struct HubConfig {
   uint64_t audit_max_bytes = uint64_t{1} << 30;  // 0 = audit bounded by age only
   ApplierOptions apply;
   absl::Duration roster_poll_interval = absl::Seconds(30);
+  double roster_max_list_share = 0.1;  // 0 = read every poll_interval whatever it costs
   std::string metrics_listen = "127.0.0.1:7445";  // "" = no /metrics
   // node_id -> "sha256:<hex>" of the node's token.
   std::map<std::string, std::string> node_token_hashes;

@@ -213,6 +213,7 @@ absl::StatusOr<std::unique_ptr<ParentClient>> ParentClient::Create(ParentClientO
   http.ca_file = impl.options.ca_file;
   http.connect_timeout = impl.options.connect_timeout;
   http.request_timeout = impl.options.request_timeout;
+  http.cookie_jar = impl.options.cookie_jar;
   ASSIGN_OR_RETURN(impl.http, ParentHttpSession::Create(std::move(http)));
   return client;
 }

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.pb.h"
+#include "hub/parent/parent_cookie_jar.h"
 
 namespace hsync::hub {
 
@@ -33,6 +34,10 @@ struct ParentClientOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(20);
   std::string user_agent = "hiddify-sync/0.1.0";
+  // The panel session's cookies, shared by the clients it is given to (the
+  // hub gives one jar to all its clients: one panel session per hub run);
+  // null = the client keeps its own.
+  std::shared_ptr<ParentCookieJar> cookie_jar;
   // Called on the calling thread after every request (may be empty).
   std::function<void(const ParentCallRecord&)> on_call;
 };

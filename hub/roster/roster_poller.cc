@@ -11,8 +11,10 @@
 namespace hsync::hub {
 
 RosterPoller::RosterPoller(std::unique_ptr<ParentClient> parent, RosterStore* store,
-                           absl::Duration interval)
-    : parent_(std::move(parent)), store_(store), interval_(interval) {}
+                           ListPacing pacing)
+    : parent_(std::move(parent)), store_(store), pacer_(pacing) {
+  state_.effective_interval = pacer_.Interval();
+}
 
 RosterPoller::~RosterPoller() { Stop(); }
 
@@ -42,6 +44,7 @@ absl::Status RosterPoller::PollOnce() {
     state_.last_attempt_at = started;
   }
   absl::StatusOr<PanelUserList> list = parent_->ListUsers();
+  const absl::Duration took = absl::Now() - started;
   absl::Status status = list.status();
   if (list.ok()) {
     const size_t count = list->users.size();
@@ -73,6 +76,20 @@ absl::Status RosterPoller::PollOnce() {
     malloc_trim(0);
   }
   absl::MutexLock lock(&mu_);
+  const absl::Duration interval_before = pacer_.Interval();
+  pacer_.Record(took);
+  state_.last_list_duration = took;
+  state_.effective_interval = pacer_.Interval();
+  // Logged when the interval moves by a quarter or more, or is back at poll_interval.
+  const absl::Duration now_interval = state_.effective_interval;
+  const bool back = now_interval == pacer_.pacing().poll_interval && interval_before != now_interval;
+  if (back || now_interval > interval_before * 1.25 || now_interval * 1.25 < interval_before) {
+    LogInfo(absl::StrCat("roster: the parent's user list took ", absl::FormatDuration(took),
+                         "; reading it every ", absl::FormatDuration(state_.effective_interval),
+                         " (poll_interval ", absl::FormatDuration(pacer_.pacing().poll_interval),
+                         ", at most ", pacer_.pacing().max_share * 100,
+                         "% of the panel's time on it)"));
+  }
   state_.last_ok = status.ok();
   if (status.ok()) {
     state_.last_success_at = started;
@@ -123,7 +140,7 @@ void RosterPoller::Run() {
     PollOnce().IgnoreError();  // recorded in State()
     absl::MutexLock lock(&mu_);
     auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || poll_requested_; };
-    mu_.AwaitWithTimeout(absl::Condition(&wake), interval_);
+    mu_.AwaitWithTimeout(absl::Condition(&wake), pacer_.Interval());
     if (stopping_) return;
     poll_requested_ = false;
   }

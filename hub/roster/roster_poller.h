@@ -6,6 +6,8 @@
 // is never published as removed) and is listed in skipped_users; one log
 // line when a user becomes skipped or its cause (the failing field)
 // changes, one when it is readable again.
+// The wait between reads is paced to the panel (hub/roster/list_pacer.h):
+// the configured poll interval, longer while the list is slow to answer.
 // Owns its ParentClient (one connection, used only by the poller thread).
 #pragma once
 
@@ -21,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hub/parent/parent_client.h"
+#include "hub/roster/list_pacer.h"
 #include "hub/roster/roster_store.h"
 
 namespace hsync::hub {
@@ -35,16 +38,20 @@ struct RosterPollerState {
   absl::Time last_error_at = absl::InfinitePast();
   // Elements left out of the last successful read (kept after a failed one).
   std::vector<SkippedPanelUser> skipped_users;
+  // Pacing: how long the last read took (good or failed) and the wait
+  // before the next one (>= the configured poll interval).
+  absl::Duration last_list_duration = absl::ZeroDuration();
+  absl::Duration effective_interval = absl::ZeroDuration();
 };
 
 class RosterPoller {
  public:
-  RosterPoller(std::unique_ptr<ParentClient> parent, RosterStore* store, absl::Duration interval);
+  RosterPoller(std::unique_ptr<ParentClient> parent, RosterStore* store, ListPacing pacing);
   ~RosterPoller();  // Stop()s
   RosterPoller(const RosterPoller&) = delete;
   RosterPoller& operator=(const RosterPoller&) = delete;
 
-  // Starts the thread: one read now, then one every interval.
+  // Starts the thread: one read now, then one every (paced) interval.
   void Start();
   // Wakes the thread for a read now (no-op when not started).
   void PollSoon();
@@ -62,10 +69,10 @@ class RosterPoller {
 
   std::unique_ptr<ParentClient> parent_;
   RosterStore* store_;
-  const absl::Duration interval_;
 
   mutable absl::Mutex mu_;
   RosterPollerState state_ ABSL_GUARDED_BY(mu_);
+  ListPacer pacer_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool poll_requested_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

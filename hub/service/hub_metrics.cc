@@ -129,6 +129,20 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
                         static_cast<double>(s.orphaned_bytes())));
   out.push_back(Gauge("hsync_hub_orphaned_users", "Users whose bytes were orphaned",
                       static_cast<double>(s.orphaned_users())));
+  out.push_back(Gauge("hsync_hub_patch_budget_per_minute",
+                      "PATCHes the applier may send to the parent per minute (0 = unlimited)",
+                      s.patch_budget_per_minute()));
+  out.push_back(Gauge("hsync_hub_patches_last_minute", "PATCHes sent to the parent in the last minute",
+                      static_cast<double>(s.patches_last_minute())));
+  out.push_back(Gauge("hsync_hub_urgent_users",
+                      "Users near their quota in the last apply cycle (applied first)",
+                      static_cast<double>(s.urgent_users())));
+  out.push_back(Gauge("hsync_hub_budget_deferred_users",
+                      "Due users the last apply cycle left for lack of PATCH budget",
+                      static_cast<double>(s.budget_deferred_users())));
+  out.push_back(Counter("hsync_hub_budget_deferred_total",
+                        "Due users left for a later cycle for lack of PATCH budget, summed per cycle",
+                        static_cast<double>(s.budget_deferred_total())));
 
   // Roster.
   out.push_back(Gauge("hsync_hub_roster_version", "Version of the roster the hub serves",
@@ -139,6 +153,13 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
                       "Time since the roster was last read from the parent",
                       AgeSeconds(FromProtoTimestamp(s.roster_fetched_at()), now)));
   out.push_back(Gauge("hsync_hub_roster_watchers", "Open WatchRoster streams", s.roster_watchers()));
+  out.push_back(Gauge("hsync_hub_roster_poll_interval_seconds",
+                      "Wait between two reads of the parent's user list now (poll_interval, "
+                      "longer while the list is slow)",
+                      static_cast<double>(s.roster_poll_interval_effective_ms()) / 1000));
+  out.push_back(Gauge("hsync_hub_roster_last_list_seconds",
+                      "How long the last read of the parent's user list took",
+                      static_cast<double>(s.roster_last_list_ms()) / 1000));
   out.push_back(Gauge("hsync_hub_roster_skipped_users",
                       "Parent users left out of the last roster read because the hub could not "
                       "read them (they keep their previous entry)",

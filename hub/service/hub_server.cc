@@ -97,6 +97,8 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
   parent_options.on_call = [instruments](const ParentCallRecord& call) {
     instruments->ParentCall(call);
   };
+  // One panel session for all the hub's calls (PANEL.md §1).
+  ASSIGN_OR_RETURN(parent_options.cookie_jar, ParentCookieJar::Create());
   ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> applier_parent, ParentClient::Create(parent_options));
   ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> poller_parent, ParentClient::Create(parent_options));
   RosterStore* roster = hub->roster_.get();
@@ -108,8 +110,10 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
   };
   hub->applier_ = std::make_unique<Applier>(hub->journal_.get(), std::move(applier_parent),
                                             std::move(hooks), config.apply);
-  hub->poller_ = std::make_unique<RosterPoller>(std::move(poller_parent), roster,
-                                                config.roster_poll_interval);
+  ListPacing pacing;
+  pacing.poll_interval = config.roster_poll_interval;
+  pacing.max_share = config.roster_max_list_share;
+  hub->poller_ = std::make_unique<RosterPoller>(std::move(poller_parent), roster, pacing);
 
   RETURN_IF_ERROR(hub->StartServer(config));
   if (absl::Status started = hub->applier_->Start(); !started.ok()) {

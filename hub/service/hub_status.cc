@@ -120,6 +120,17 @@ HubStatus BuildHubStatus(const HubStatusInputs& in) {
   out.set_auth_refused_calls(in.auth_refused_calls);
   out.set_auth_blocked_peers(in.auth_blocked_peers);
   out.set_apply_errors(in.applier.apply_errors);
+
+  out.set_roster_poll_interval_effective_ms(
+      static_cast<uint64_t>(absl::ToInt64Milliseconds(in.poller.effective_interval)));
+  out.set_roster_last_list_ms(
+      static_cast<uint64_t>(absl::ToInt64Milliseconds(in.poller.last_list_duration)));
+  const ApplySchedulerStats& schedule = in.applier.schedule;
+  out.set_patch_budget_per_minute(schedule.writes_per_minute_budget);
+  out.set_patches_last_minute(schedule.writes_last_minute);
+  out.set_urgent_users(schedule.urgent_due);
+  out.set_budget_deferred_users(schedule.deferred_by_budget);
+  out.set_budget_deferred_total(schedule.deferred_by_budget_total);
   return out;
 }
 

@@ -35,6 +35,8 @@ struct HubSetup {
   std::string apply_interval = "100ms";
   std::string max_apply_delay = "0s";
   uint64_t urgent_margin_bytes = 100u << 20;
+  // 0 = unlimited: tests with short intervals are not about the PATCH budget.
+  uint32_t max_patches_per_minute = 0;
   std::string poll_interval = "30s";
   std::string parent_timeout = "3s";
   std::string log_level = "info";
