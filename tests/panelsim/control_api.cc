@@ -4,6 +4,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/panel_time.h"
 #include "nlohmann/json.hpp"
+#include "tests/panelsim/core_render.h"
+#include "tests/panelsim/db_session.h"
 #include "tests/panelsim/py_json.h"
 
 namespace hsync::panelsim {
@@ -46,36 +48,43 @@ SimResponse ControlApi::Handle(const SimRequest& request) {
   if (path.size() > 1 && path.back() == '/') path.pop_back();
 
   if (path == "/_sim/health" && m == "GET") return Json(200, json{{"ok", true}});
-  if (path == "/_sim/counters" && m == "GET") return Raw(counters_.ToJson());
+  if (path == "/_sim/counters" && m == "GET") {
+    return Raw(t_.counters.ToJson(t_.cores.DriverCallsJson()));
+  }
   if (path == "/_sim/counters" && m == "DELETE") {
-    counters_.Reset();
+    t_.counters.Reset();
+    t_.cores.ResetDriverCalls();
     return Json(200, json{{"ok", true}});
   }
-  if (path == "/_sim/apply_users" && m == "POST") {
-    counters_.CountApplyUsers();
-    return Json(200, json{{"ok", true}});
-  }
+  if (path == "/_sim/cores" && m == "GET") return Raw(t_.cores.ToJson());
   if (path == "/_sim/faults" && m == "DELETE") {
-    faults_.Clear();
+    t_.faults.Clear();
     return Json(200, json{{"ok", true}});
   }
-  if (path == "/_sim/traffic" && m == "GET") return Raw(traffic_.StatusJson());
+  if (path == "/_sim/traffic" && m == "GET") return Raw(t_.traffic.StatusJson());
 
   std::optional<json> body = BodyObject(request);
   if (!body.has_value()) return BadRequest("the body must be a JSON object");
+  if (std::optional<SimResponse> served = HandleServer(m, path, *body)) return *served;
 
   if (path == "/_sim/faults" && m == "POST") {
     absl::StatusOr<FaultRule> rule = ParseFaultRule(*body);
     if (!rule.ok()) return BadRequest(std::string(rule.status().message()));
-    faults_.Add(*rule);
-    return Json(200, json{{"ok", true}, {"rules", faults_.RuleCount()}});
+    t_.faults.Add(*rule);
+    return Json(200, json{{"ok", true}, {"rules", t_.faults.RuleCount()}});
   }
   if (path == "/_sim/traffic" && m == "POST") {
     if (!body->contains("enabled") || !(*body)["enabled"].is_boolean()) {
       return BadRequest("enabled must be true or false");
     }
-    traffic_.SetEnabled((*body)["enabled"].get<bool>());
-    return Raw(traffic_.StatusJson());
+    const bool enabled = (*body)["enabled"].get<bool>();
+    t_.traffic.SetEnabled(enabled);
+    if (!enabled) {
+      // Paused: what the cores carried reaches the table before the answer.
+      absl::StatusOr<int> flushed = t_.usage_task.RunOnce();
+      if (!flushed.ok()) return Json(500, json{{"error", std::string(flushed.status().message())}});
+    }
+    return Raw(t_.traffic.StatusJson());
   }
   if (path == "/_sim/add_traffic" && m == "POST") {
     if (!body->contains("uuid") || !(*body)["uuid"].is_string() || !body->contains("bytes") ||
@@ -83,7 +92,7 @@ SimResponse ControlApi::Handle(const SimRequest& request) {
       return BadRequest("expected {\"uuid\": string, \"bytes\": integer}");
     }
     absl::StatusOr<int64_t> written =
-        traffic_.AddTraffic((*body)["uuid"].get<std::string>(), (*body)["bytes"].get<int64_t>());
+        t_.traffic.AddTraffic((*body)["uuid"].get<std::string>(), (*body)["bytes"].get<int64_t>());
     if (absl::IsNotFound(written.status())) return Json(404, json{{"error", "no such user"}});
     if (!written.ok()) return Json(500, json{{"error", std::string(written.status().message())}});
     return Json(200, json{{"ok", true}, {"current_usage", *written}});
@@ -91,12 +100,12 @@ SimResponse ControlApi::Handle(const SimRequest& request) {
   if (path == "/_sim/reset" && m == "POST") {
     if (body->contains("uuid")) {
       if (!(*body)["uuid"].is_string()) return BadRequest("uuid must be a string");
-      absl::Status status = resetter_.ResetUser((*body)["uuid"].get<std::string>());
+      absl::Status status = t_.resetter.ResetUser((*body)["uuid"].get<std::string>());
       if (absl::IsNotFound(status)) return Json(404, json{{"error", "no such user"}});
       if (!status.ok()) return Json(500, json{{"error", std::string(status.message())}});
       return Json(200, json{{"ok", true}, {"reset", 1}});
     }
-    absl::StatusOr<int> count = resetter_.ResetDue();
+    absl::StatusOr<int> count = t_.resetter.ResetDue();
     if (!count.ok()) return Json(500, json{{"error", std::string(count.status().message())}});
     return Json(200, json{{"ok", true}, {"reset", *count}});
   }
@@ -106,10 +115,49 @@ SimResponse ControlApi::Handle(const SimRequest& request) {
     }
     absl::StatusOr<absl::CivilDay> day = ParsePanelDate((*body)["today"].get<std::string>());
     if (!day.ok()) return BadRequest("today must be YYYY-MM-DD");
-    clock_.SetToday(*day);
+    t_.clock.SetToday(*day);
     return Json(200, json{{"ok", true}, {"today", FormatPanelDate(*day)}});
   }
   return Json(404, json{{"error", absl::StrCat("no control route ", m, " ", request.path)}});
+}
+
+std::optional<SimResponse> ControlApi::HandleServer(const std::string& m, const std::string& path,
+                                                    const json& body) {
+  if (m != "POST") return std::nullopt;
+  if (path == "/_sim/apply_users") {
+    t_.counters.CountApplyUsers();
+    std::vector<std::string> args = {"apply_users", "--no-gui"};
+    if (body.contains("args")) {
+      const json& given = body["args"];
+      if (!given.is_array()) return BadRequest("args must be an array of strings");
+      args.clear();
+      for (const json& a : given) {
+        if (!a.is_string()) return BadRequest("args must be an array of strings");
+        args.push_back(a.get<std::string>());
+      }
+    }
+    return Json(200, json{{"exit", t_.apply.Run(args)}});
+  }
+  if (path == "/_sim/xray_restart") {
+    absl::StatusOr<std::vector<std::string>> users =
+        RenderCoreUsers(DbSession::ForThisThread(), t_.clock.Today());
+    if (!users.ok()) return Json(500, json{{"error", std::string(users.status().message())}});
+    t_.cores.RestartXray(*users);
+    t_.counters.CountXrayRestart();
+    return Json(200, json{{"ok", true}, {"xray", users->size()}});
+  }
+  if (path == "/_sim/usage_task") {
+    absl::StatusOr<int> users = t_.usage_task.RunOnce();
+    if (!users.ok()) return Json(500, json{{"error", std::string(users.status().message())}});
+    return Json(200, json{{"ok", true}, {"users", *users}});
+  }
+  if (path == "/_sim/reset_job") {
+    absl::StatusOr<ResetOutcome> outcome = t_.reset_job.RunNow();
+    if (!outcome.ok()) return Json(500, json{{"error", std::string(outcome.status().message())}});
+    if (outcome->cores_changed) t_.quick_apply.Run();
+    return Json(200, json{{"ok", true}, {"reset", outcome->reset}});
+  }
+  return std::nullopt;
 }
 
 }  // namespace hsync::panelsim

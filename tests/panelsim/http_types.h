@@ -1,6 +1,7 @@
 // panelsim's view of an HTTP exchange, independent of the server library.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -26,6 +27,7 @@ struct SimResponse {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  int64_t listed_users = 0;  // users in a user-list answer (the request cost model)
 };
 
 }  // namespace hsync::panelsim

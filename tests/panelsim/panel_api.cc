@@ -163,7 +163,7 @@ SimResponse PanelApi::Dispatch(const SimRequest& request, const RouteMatch& matc
   if (name == "ping") {
     return JsonOk(PyDumps(nlohmann::json{{"msg", absl::StrCat(request.method == "HEAD" ? "GET" : request.method, ": PONG")}}));
   }
-  if (name == "info") return JsonOk(PyDumps(nlohmann::json{{"version", kPanelVersion}}));
+  if (name == "info") return JsonOk(PyDumps(nlohmann::json{{"version", version_}}));
 
   ServiceResult result;
   if (name == "list_users") {
@@ -187,7 +187,9 @@ SimResponse PanelApi::Dispatch(const SimRequest& request, const RouteMatch& matc
     return ErrorResponse(request, ApiError::Exception(kNotFoundText));
   }
   if (result.error.has_value()) return ErrorResponse(request, *result.error);
-  return JsonOk(std::move(result.body));
+  SimResponse response = JsonOk(std::move(result.body));
+  response.listed_users = result.listed_users;
+  return response;
 }
 
 }  // namespace hsync::panelsim

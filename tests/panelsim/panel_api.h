@@ -16,15 +16,15 @@
 
 namespace hsync::panelsim {
 
-// The panel version panel/info reports.
-inline constexpr char kPanelVersion[] = "12.3.0";
-
 class PanelApi {
  public:
-  PanelApi(std::string proxy_path, SimClock& clock, SimCounters& counters)
+  // `version`: what panel/info answers (PanelVersionOf the generation).
+  PanelApi(std::string proxy_path, std::string version, SimClock& clock, SimCounters& counters,
+           ProxyCores& cores, QuickApplyUsers& quick_apply)
       : proxy_path_(std::move(proxy_path)),
+        version_(std::move(version)),
         clock_(clock),
-        users_(clock, counters),
+        users_(clock, counters, cores, quick_apply),
         sessions_(counters) {}
 
   const std::string& proxy_path() const { return proxy_path_; }
@@ -46,6 +46,7 @@ class PanelApi {
   SimResponse ErrorResponse(const SimRequest& request, const ApiError& error) const;
 
   const std::string proxy_path_;
+  const std::string version_;
   SimClock& clock_;
   UserService users_;
   SessionStore sessions_;

@@ -6,15 +6,25 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <utility>
+#include <vector>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "tests/panelsim/apply_runner.h"
 #include "tests/panelsim/control_api.h"
+#include "tests/panelsim/core_render.h"
 #include "tests/panelsim/db_session.h"
 #include "tests/panelsim/fault_injector.h"
 #include "tests/panelsim/panel_api.h"
+#include "tests/panelsim/panel_generation.h"
+#include "tests/panelsim/proxy_cores.h"
+#include "tests/panelsim/quick_apply.h"
+#include "tests/panelsim/request_serializer.h"
+#include "tests/panelsim/reset_job.h"
 #include "tests/panelsim/schema_setup.h"
 #include "tests/panelsim/shutdown_signal.h"
 #include "tests/panelsim/sim_clock.h"
@@ -22,7 +32,9 @@
 #include "tests/panelsim/sim_options.h"
 #include "tests/panelsim/sim_server.h"
 #include "tests/panelsim/traffic_generator.h"
+#include "tests/panelsim/usage_adder.h"
 #include "tests/panelsim/usage_resetter.h"
+#include "tests/panelsim/usage_task.h"
 
 namespace hsync::panelsim {
 namespace {
@@ -93,6 +105,24 @@ int Run(int argc, char** argv) {
       return 1;
     }
   }
+  // What the panel's own migrations leave at start: str_config and (12.x)
+  // the add_usage_json procedure.
+  if (absl::Status s = CreateStrConfigTable(db); !s.ok()) {
+    LogError(absl::StrCat("panelsim: creating str_config failed: ", s.message()));
+    return 1;
+  }
+  if (absl::Status s = SetUpUsageProcedure(db, options.generation); !s.ok()) {
+    LogError(absl::StrCat("panelsim: setting up add_usage_json failed: ", s.message()));
+    return 1;
+  }
+  const std::vector<std::pair<std::string, std::string>> str_config = {
+      {"core_type", CoreTypeName(options.core_type)}, {"proxy_path_admin", options.proxy_path}};
+  for (const auto& [key, value] : str_config) {
+    if (absl::Status s = WriteStrConfig(db, key, value); !s.ok()) {
+      LogError(absl::StrCat("panelsim: writing str_config ", key, " failed: ", s.message()));
+      return 1;
+    }
+  }
   if (!options.owner_uuid.empty()) {
     if (absl::Status s = EnsureOwnerAdmin(db, options.owner_uuid); !s.ok()) {
       LogError(absl::StrCat("panelsim: creating the owner admin failed: ", s.message()));
@@ -108,14 +138,39 @@ int Run(int argc, char** argv) {
 
   SimCounters counters;
   FaultInjector faults;
-  TrafficGenerator traffic(
-      TrafficOptions{options.traffic_interval_ms, options.traffic_users_per_tick,
-                     options.traffic_max_bytes, options.traffic_rmw_gap_ms, options.seed},
-      clock, counters);
+  ProxyCores cores(options.core_type);
+  // The server boots: xray, sing-box and WireGuard load what install.sh
+  // rendered from the database.
+  absl::StatusOr<std::vector<std::string>> booted = RenderCoreUsers(db, clock.Today());
+  if (!booted.ok()) {
+    LogError(absl::StrCat("panelsim: reading the users for the cores failed: ",
+                          booted.status().message()));
+    return 1;
+  }
+  cores.RestartXray(*booted);
+  cores.RenderSingboxAndWireguard(*booted);
+
+  ApplyRunner apply(options.apply_duration_ms, cores, clock, counters);
+  NoQuickApply no_quick_apply;
+  BackgroundQuickApply background_quick_apply(apply);
+  QuickApplyUsers& quick_apply = ApiWritesStartApplyRuns(options.generation)
+                                     ? static_cast<QuickApplyUsers&>(background_quick_apply)
+                                     : static_cast<QuickApplyUsers&>(no_quick_apply);
+  std::unique_ptr<UsageAdder> adder = MakeUsageAdder(options.generation, options.traffic_rmw_gap_ms);
+  ResetJob reset_job(cores, clock);
+  UsageTask usage_task(cores, *adder, reset_job, quick_apply, clock, counters);
+  TrafficGenerator traffic(TrafficOptions{options.traffic_interval_ms, options.traffic_users_per_tick,
+                                          options.traffic_max_bytes, options.seed},
+                           cores, *adder, clock, counters);
   UsageResetter resetter(clock);
-  PanelApi panel(options.proxy_path, clock, counters);
-  ControlApi control(faults, counters, traffic, resetter, clock);
-  SimServer server(panel, options.control ? &control : nullptr, faults, counters,
+  PanelApi panel(options.proxy_path, PanelVersionOf(options.generation), clock, counters, cores,
+                 quick_apply);
+  ControlApi control(ControlTargets{faults, counters, traffic, resetter, clock, cores, apply,
+                                    usage_task, reset_job, quick_apply});
+  RequestSerializer serializer(RequestCosts{options.patch_cost_ms, options.post_cost_ms,
+                                            options.get_cost_ms, options.list_cost_us_per_user},
+                               counters);
+  SimServer server(panel, options.control ? &control : nullptr, faults, counters, serializer,
                    options.threads);
 
   absl::StatusOr<int> port = server.Bind(options.listen, options.port);
@@ -125,6 +180,7 @@ int Run(int argc, char** argv) {
   }
   traffic.Start();
   resetter.Start(options.reset_interval_ms);
+  usage_task.Start(options.usage_task_interval_ms);
 
   std::thread signal_thread([&] {
     int received = 0;
@@ -149,10 +205,14 @@ int Run(int argc, char** argv) {
   std::printf("panelsim listening on %s:%d\n", options.listen.c_str(), *port);
   std::fflush(stdout);
   LogInfo(absl::StrCat("panelsim: database ", options.database, ", proxy path set, control API ",
-                       options.control ? "on" : "off"));
+                       options.control ? "on" : "off", ", panel ",
+                       PanelVersionOf(options.generation), ", core ",
+                       CoreTypeName(options.core_type)));
   const bool served = server.Serve();
   traffic.Stop();
   resetter.Stop();
+  usage_task.Stop();
+  apply.Stop();
   if (!served && !ShuttingDown()) {
     LogError("panelsim: the HTTP server failed");
     return 1;

@@ -80,11 +80,65 @@ absl::StatusOr<int64_t> CountRows(DbSession& db, const char* table) {
   return n;
 }
 
+
+// The panel's key/value settings (a child_id and a ConfigEnum key per row).
+constexpr char kStrConfigTable[] = R"sql(
+CREATE TABLE IF NOT EXISTS `str_config` (
+  `child_id` int(11) NOT NULL DEFAULT 0,
+  `key` varchar(128) NOT NULL,
+  `value` varchar(2048) DEFAULT NULL,
+  PRIMARY KEY (`child_id`, `key`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci)sql";
+
+// add_usage_json(usage_data, cur_time): for each {"uuid","usage"} of the JSON
+// array, one atomic add with last_online and start_date, committed per user.
+constexpr char kAddUsageJson[] = R"sql(
+CREATE PROCEDURE add_usage_json(IN usage_data JSON, IN cur_time DATETIME)
+BEGIN
+  DECLARE finished BOOL DEFAULT FALSE;
+  DECLARE one_uuid CHAR(36);
+  DECLARE one_usage BIGINT;
+  DECLARE rows_in CURSOR FOR
+    SELECT j.uuid, j.bytes FROM JSON_TABLE(usage_data, '$[*]' COLUMNS (
+      uuid CHAR(36) PATH '$.uuid', bytes BIGINT PATH '$.usage')) AS j;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET finished = TRUE;
+  OPEN rows_in;
+  each_row: LOOP
+    FETCH rows_in INTO one_uuid, one_usage;
+    IF finished THEN
+      LEAVE each_row;
+    END IF;
+    UPDATE `user` SET current_usage = current_usage + one_usage, last_online = cur_time,
+      start_date = IFNULL(start_date, DATE(cur_time))
+    WHERE uuid = one_uuid;
+    COMMIT;
+  END LOOP;
+  CLOSE rows_in;
+END)sql";
+
 }  // namespace
 
 absl::Status CreateHiddifySchema(DbSession& db) {
   RETURN_IF_ERROR(db.ExecuteText(kAdminTable).status());
+  RETURN_IF_ERROR(db.ExecuteText(kStrConfigTable).status());
   return db.ExecuteText(kUserTable).status();
+}
+
+absl::Status CreateStrConfigTable(DbSession& db) {
+  return db.ExecuteText(kStrConfigTable).status();
+}
+
+absl::Status SetUpUsageProcedure(DbSession& db, PanelGeneration generation) {
+  RETURN_IF_ERROR(db.ExecuteText("DROP PROCEDURE IF EXISTS add_usage_json").status());
+  if (!HasAddUsageJson(generation)) return absl::OkStatus();
+  return db.ExecuteText(kAddUsageJson).status();
+}
+
+absl::Status WriteStrConfig(DbSession& db, const std::string& key, const std::string& value) {
+  return db.Execute("INSERT INTO str_config (child_id, `key`, value) VALUES (0, ?, ?) "
+                    "ON DUPLICATE KEY UPDATE value = VALUES(value)",
+                    {key, value})
+      .status();
 }
 
 absl::Status EnsureOwnerAdmin(DbSession& db, const std::string& owner_uuid) {

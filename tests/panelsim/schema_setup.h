@@ -7,12 +7,23 @@
 
 #include "absl/status/status.h"
 #include "tests/panelsim/db_session.h"
+#include "tests/panelsim/panel_generation.h"
 #include "tests/panelsim/sim_clock.h"
 
 namespace hsync::panelsim {
 
-// CREATE TABLE IF NOT EXISTS admin_user, user (exactly the panel's columns).
+// CREATE TABLE IF NOT EXISTS admin_user, user (exactly the panel's columns), str_config.
 absl::Status CreateHiddifySchema(DbSession& db);
+
+// CREATE TABLE IF NOT EXISTS str_config (the panel's settings: child_id, key, value).
+absl::Status CreateStrConfigTable(DbSession& db);
+
+// The stored procedure add_usage_json as migration _v103 creates it (12.x),
+// or none at all (10.80: dropped if present).
+absl::Status SetUpUsageProcedure(DbSession& db, PanelGeneration generation);
+
+// str_config rows the panel keeps (child_id 0): core_type, proxy_path_admin.
+absl::Status WriteStrConfig(DbSession& db, const std::string& key, const std::string& value);
 
 // Inserts admin_user id=1 (super_admin) with `owner_uuid` if the table is empty.
 absl::Status EnsureOwnerAdmin(DbSession& db, const std::string& owner_uuid);

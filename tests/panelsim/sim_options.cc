@@ -15,7 +15,11 @@ const char* SimUsage() {
          "  [--owner-uuid UUID] [--create-schema] [--demo-users N] [--control]\n"
          "  [--today YYYY-MM-DD] [--threads 16] [--traffic-interval-ms N]\n"
          "  [--traffic-users-per-tick 10] [--traffic-max-bytes 50000000]\n"
-         "  [--traffic-rmw-gap-ms N] [--reset-interval-ms N] [--seed N]\n";
+         "  [--traffic-rmw-gap-ms N] [--reset-interval-ms N] [--seed N]\n"
+         "  [--generation 12.3|12.2|10.80] [--core-type xray|singbox]\n"
+         "  [--usage-task-interval-ms 60000] [--apply-duration-ms 10000]\n"
+         "  [--patch-cost-ms 0] [--post-cost-ms 0] [--get-cost-ms 0]\n"
+         "  [--list-cost-us-per-user 0]\n";
 }
 
 absl::StatusOr<SimOptions> ParseSimOptions(int argc, char** argv) {
@@ -58,6 +62,26 @@ absl::StatusOr<SimOptions> ParseSimOptions(int argc, char** argv) {
       {"--traffic-rmw-gap-ms", integer(&o.traffic_rmw_gap_ms)},
       {"--reset-interval-ms", integer(&o.reset_interval_ms)},
       {"--seed", integer(&o.seed)},
+      {"--generation",
+       [&o](const std::string& v) {
+         std::optional<PanelGeneration> g = ParsePanelGeneration(v);
+         if (!g.has_value()) return false;
+         o.generation = *g;
+         return true;
+       }},
+      {"--core-type",
+       [&o](const std::string& v) {
+         std::optional<CoreType> t = ParseCoreType(v);
+         if (!t.has_value()) return false;
+         o.core_type = *t;
+         return true;
+       }},
+      {"--usage-task-interval-ms", integer(&o.usage_task_interval_ms)},
+      {"--apply-duration-ms", integer(&o.apply_duration_ms)},
+      {"--patch-cost-ms", integer(&o.patch_cost_ms)},
+      {"--post-cost-ms", integer(&o.post_cost_ms)},
+      {"--get-cost-ms", integer(&o.get_cost_ms)},
+      {"--list-cost-us-per-user", integer(&o.list_cost_us_per_user)},
   };
   std::map<std::string, bool*> switches = {{"--create-schema", &o.create_schema},
                                            {"--control", &o.control}};

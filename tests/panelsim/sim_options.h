@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/civil_time.h"
+#include "tests/panelsim/panel_generation.h"
 
 namespace hsync::panelsim {
 
@@ -29,6 +30,16 @@ struct SimOptions {
   int traffic_rmw_gap_ms = 0;
   int reset_interval_ms = 0;
   uint64_t seed = 0;
+  // A real Hiddify 12.3 server unless told otherwise (README.md, "A Hiddify server").
+  PanelGeneration generation = PanelGeneration::k12_3;
+  CoreType core_type = CoreType::kXray;
+  int usage_task_interval_ms = 60000;  // 0 = off
+  int apply_duration_ms = 10000;
+  // Simulated work per API request (the serial cost model).
+  int patch_cost_ms = 0;
+  int post_cost_ms = 0;
+  int get_cost_ms = 0;
+  int list_cost_us_per_user = 0;
 };
 
 // Parses argv ("--flag value" or "--flag=value"); InvalidArgument names the bad flag.

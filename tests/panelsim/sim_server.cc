@@ -40,11 +40,12 @@ void WriteResponse(const SimResponse& from, httplib::Response& to) {
 }  // namespace
 
 SimServer::SimServer(PanelApi& panel, ControlApi* control, FaultInjector& faults,
-                     SimCounters& counters, int threads)
+                     SimCounters& counters, RequestSerializer& serializer, int threads)
     : panel_(panel),
       control_(control),
       faults_(faults),
       counters_(counters),
+      serializer_(serializer),
       server_(std::make_unique<httplib::Server>()) {
   server_->new_task_queue = [threads] {
     return new httplib::ThreadPool(static_cast<size_t>(threads));
@@ -116,7 +117,8 @@ SimResponse SimServer::HandlePanel(const SimRequest& request, int local_port, in
     case FaultAction::kNone:
       break;
   }
-  SimResponse response = panel_.Handle(request, match);
+  const std::string route = match.kind == RouteMatch::Kind::kRoute ? match.name : std::string();
+  SimResponse response = serializer_.Serve(route, [&] { return panel_.Handle(request, match); });
   SleepUnlessStopping(absl::Milliseconds(fault.after_latency_ms));
   return response;
 }

@@ -10,6 +10,7 @@
 #include "tests/panelsim/control_api.h"
 #include "tests/panelsim/fault_injector.h"
 #include "tests/panelsim/panel_api.h"
+#include "tests/panelsim/request_serializer.h"
 #include "tests/panelsim/sim_counters.h"
 
 namespace httplib {
@@ -21,8 +22,10 @@ namespace hsync::panelsim {
 class SimServer {
  public:
   // `control` may be null (control API disabled).
+  // Panel API requests are served one at a time through `serializer` (the
+  // control API and injected faults are not).
   SimServer(PanelApi& panel, ControlApi* control, FaultInjector& faults, SimCounters& counters,
-            int threads);
+            RequestSerializer& serializer, int threads);
   ~SimServer();
 
   // Binds `address`:`port` (0 = any free port); returns the bound port.
@@ -39,6 +42,7 @@ class SimServer {
   ControlApi* control_;
   FaultInjector& faults_;
   SimCounters& counters_;
+  RequestSerializer& serializer_;
   std::unique_ptr<httplib::Server> server_;
 };
 

@@ -8,6 +8,7 @@
 #include "common/units.h"
 #include "tests/panelsim/db_session.h"
 #include "tests/panelsim/key_generator.h"
+#include "tests/panelsim/user_activity.h"
 #include "tests/panelsim/user_json.h"
 #include "tests/panelsim/user_store.h"
 
@@ -97,7 +98,9 @@ ServiceResult UserService::List(const Caller& caller) {
   if (unreadable) return ServiceResult::Fail(ApiError::Exception("unreadable row in the user table"));
   if (count == 0) return ServiceResult::Fail(ApiError::Abort(404, "You have no user"));
   body.push_back(']');
-  return ServiceResult::Ok(std::move(body));
+  ServiceResult result = ServiceResult::Ok(std::move(body));
+  result.listed_users = static_cast<int64_t>(count);
+  return result;
 }
 
 absl::StatusOr<std::optional<UserRecord>> UserService::Lookup(
@@ -125,6 +128,8 @@ ServiceResult UserService::Delete(const Caller& caller, const std::string& uuid,
   if (auto denied = CheckPermission(caller, **user)) return ServiceResult::Fail(*denied);
   absl::StatusOr<bool> deleted = store.DeleteUser((*user)->id);
   if (!deleted.ok()) return ServiceResult::Fail(DatabaseFailure(deleted.status()));
+  cores_.RemoveClient((*user)->uuid);
+  quick_apply_.Run();
   return ServiceResult::Ok(R"({"msg":"ok","status":200})");
 }
 
@@ -136,11 +141,14 @@ ServiceResult UserService::Patch(const Caller& caller, const std::string& uuid,
   if (!found->has_value()) return ServiceResult::Fail(ApiError::Abort(404, "user not found"));
   if (auto denied = CheckPermission(caller, **found)) return ServiceResult::Fail(*denied);
   UserRecord user = **found;
+  cores_.RemoveClient(user.uuid);
   bool usage_changed = false;
   if (auto error = Apply(caller, &user, input, UserBodyKind::kPatch, &usage_changed)) {
     return ServiceResult::Fail(*error);
   }
   if (usage_changed) counters_.CountUsagePatch();
+  if (IsActive(user, clock_.Today())) cores_.AddClient(user.uuid);
+  quick_apply_.Run();
   return ServiceResult::Ok(UserJson(user, clock_.Today()));
 }
 
@@ -195,6 +203,8 @@ ServiceResult UserService::Create(const Caller& caller, const UserInput& input) 
   if (auto error = Apply(caller, &user, effective, UserBodyKind::kCreate, &usage_changed)) {
     return ServiceResult::Fail(*error);
   }
+  cores_.AddClient(user.uuid);  // the panel adds a created user whatever its is_active
+  quick_apply_.Run();
   return ServiceResult::Ok(UserJson(user, clock_.Today()));
 }
 

@@ -9,6 +9,8 @@
 
 #include "absl/status/statusor.h"
 #include "tests/panelsim/api_error.h"
+#include "tests/panelsim/proxy_cores.h"
+#include "tests/panelsim/quick_apply.h"
 #include "tests/panelsim/sim_clock.h"
 #include "tests/panelsim/sim_counters.h"
 #include "tests/panelsim/user_input.h"
@@ -26,6 +28,7 @@ struct Caller {
 struct ServiceResult {
   std::string body;
   std::optional<ApiError> error;
+  int64_t listed_users = 0;  // List(): users in the body
   static ServiceResult Ok(std::string body) { return ServiceResult{std::move(body), std::nullopt}; }
   static ServiceResult Fail(ApiError error) { return ServiceResult{"", std::move(error)}; }
 };
@@ -37,9 +40,15 @@ std::optional<int64_t> PanelStoredBytes(double gib);
 // Ids of `root` and its sub-admins, transitively through parent_admin_id (depth 20).
 std::vector<int64_t> RecursiveSubAdminIds(const std::vector<AdminRecord>& admins, int64_t root);
 
+// The endpoints' side effects on the cores, as the panel's handlers make
+// them (PANEL.md §1): POST adds the user to the drivers; PATCH removes it,
+// updates the row, adds it back if is_active; DELETE removes it; each then
+// calls quick_apply_users(). Errors answered before the write have none.
 class UserService {
  public:
-  UserService(SimClock& clock, SimCounters& counters) : clock_(clock), counters_(counters) {}
+  UserService(SimClock& clock, SimCounters& counters, ProxyCores& cores,
+              QuickApplyUsers& quick_apply)
+      : clock_(clock), counters_(counters), cores_(cores), quick_apply_(quick_apply) {}
 
   ServiceResult List(const Caller& caller);
   // The per-user calls take the user row if the caller already read it
@@ -66,6 +75,8 @@ class UserService {
 
   SimClock& clock_;
   SimCounters& counters_;
+  ProxyCores& cores_;
+  QuickApplyUsers& quick_apply_;
 };
 
 }  // namespace hsync::panelsim

@@ -56,6 +56,10 @@ absl::StatusOr<std::unique_ptr<PanelsimRunner>> PanelsimRunner::Start(PanelsimOp
 
 std::string PanelsimRunner::root_url() const { return absl::StrCat("http://127.0.0.1:", port_); }
 
+std::string PanelsimRunner::apply_command() const {
+  return absl::StrCat(BuiltBinary("panelsim-ctl"), " --port ", port_, " apply_users --no-gui");
+}
+
 std::string PanelsimRunner::base_url() const {
   return absl::StrCat(root_url(), "/", options_.proxy_path);
 }
@@ -71,7 +75,12 @@ absl::Status PanelsimRunner::Launch() {
                                    "--proxy-path", options_.proxy_path,
                                    "--control",
                                    "--port", std::to_string(port_),
-                                   "--port-file", port_file};
+                                   "--port-file", port_file,
+                                   // Short for tests (extra_args may override):
+                                   // traffic reaches the table within 0.2 s,
+                                   // an apply run takes 50 ms.
+                                   "--usage-task-interval-ms", "200",
+                                   "--apply-duration-ms", "50"};
   if (options_.demo_users > 0) {
     argv.push_back("--demo-users");
     argv.push_back(std::to_string(options_.demo_users));

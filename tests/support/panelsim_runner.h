@@ -21,8 +21,9 @@ struct PanelsimOptions {
 
 class PanelsimRunner {
  public:
-  // Creates the database in SharedMariaDb(), starts panelsim with --control and
-  // waits for its port. Its log goes to <tmp>/panelsim-<database>.log.
+  // Creates the database in SharedMariaDb(), starts panelsim with --control
+  // (usage task every 200 ms, apply runs of 50 ms unless extra_args say
+  // otherwise) and waits for its port. Its log goes to <tmp>/panelsim-<database>.log.
   static absl::StatusOr<std::unique_ptr<PanelsimRunner>> Start(PanelsimOptions options);
 
   int port() const { return port_; }
@@ -38,6 +39,8 @@ class PanelsimRunner {
   absl::StatusOr<HttpResponse> Api(const std::string& method, const std::string& path_under_v2,
                                    const std::string& body = "");
   // Calls the control API (/_sim/...).
+  // The reporter's [apply] command for this panelsim: panelsim-ctl apply_users --no-gui.
+  std::string apply_command() const;
   absl::StatusOr<HttpResponse> Control(const std::string& method, const std::string& path,
                                        const std::string& body = "");
   // Restarts the process on the same database and port (for fault tests).
