@@ -29,11 +29,14 @@
 // old tool: enable = 0 in every child's database).
 //   e2e_parent_cost_bench [--users 1000,10000] [--children 10,50]
 //                         [--modes api,database,old] [--seconds 60] [--scale 2]
-//                         [--interval-s 30] [--parent-traffic] [--seed N]
+//                         [--interval-s 30] [--seed N]
+//   e2e_parent_cost_bench --loss [--seconds 60] [--scale 2]: api mode on a
+//     parent with traffic of its own (60 users, 3 children): bytes lost.
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -48,6 +51,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
 #include "common/mariadb.h"
 #include "common/status_macros.h"
 #include "tests/e2e/bench_support.h"
@@ -77,7 +81,7 @@ struct BenchConfig {
   int seconds = 60;           // real seconds of measurement per case
   int scale = 2;
   int interval_s = 30;        // simulated report / old-tool cycle interval
-  bool parent_traffic = false;
+  bool loss = false;  // only the api-mode loss run
   uint64_t seed = 1;
   uint64_t max_bytes = 20'000'000;  // per user per report (uniform 1..max)
   int watched_users = 5;
@@ -532,11 +536,110 @@ absl::StatusOr<CaseResult> RunOldTool(const BenchConfig& config, int users, int 
   return result;
 }
 
+// api mode on a parent that carries traffic of its own (panelsim's traffic
+// through its usage task, atomic adds as the 12.x panel does): the parent's
+// increase vs the children's acknowledged bytes + the parent's own bytes.
+absl::Status RunLoss(const BenchConfig& config) {
+  const int k = config.scale;
+  constexpr int kUsers = 60, kChildren = 3;
+  PanelsimOptions options;
+  options.database = hsync::testing::UniqueDatabaseName("loss_parent");
+  options.demo_users = kUsers;
+  options.extra_args = CostArgs(kUsers, k);
+  for (const std::string& arg :
+       {std::string("--traffic-interval-ms"), absl::StrCat(1000 / k), std::string("--traffic-users-per-tick"),
+        absl::StrCat(kUsers), std::string("--traffic-max-bytes"), std::string("50000000"),
+        std::string("--usage-task-interval-ms"), absl::StrCat(60000 / k), std::string("--seed"),
+        absl::StrCat(config.seed)}) {
+    options.extra_args.push_back(arg);
+  }
+  ASSIGN_OR_RETURN(auto parent, PanelsimRunner::Start(options));
+  std::mt19937_64 rng(config.seed);
+  ASSIGN_OR_RETURN(const auto before, ReadParentUsage(options.database));
+  std::vector<std::string> users;
+  for (const auto& [uuid, unused] : before) users.push_back(uuid);
+  std::map<std::string, std::string> tokens;
+  for (int i = 0; i < kChildren; ++i) tokens[absl::StrCat("child-", i)] = absl::StrCat("loss-token-", i);
+  HubRunnerOptions hub_options;
+  hub_options.parent_url = parent->base_url();
+  hub_options.parent_api_key = parent->api_key();
+  hub_options.node_tokens = tokens;
+  hub_options.apply_interval = Seconds(absl::Seconds(1) / k);
+  hub_options.max_apply_delay = Seconds(absl::Seconds(5) / k);  // as in the issue's trial
+  hub_options.roster_poll_interval = Seconds(absl::Seconds(30) / k);
+  hub_options.urgent_horizon = Seconds(absl::Seconds(120) / k);
+  hub_options.max_patches_per_minute = 0;  // every due user every cycle: the issue's trial
+  hub_options.log_level = "warning";
+  ASSIGN_OR_RETURN(auto hub, HubRunner::Start(hub_options));
+  auto traffic_total = [&]() -> absl::StatusOr<uint64_t> {
+    ASSIGN_OR_RETURN(auto answer, parent->Control("GET", "/_sim/traffic"));
+    const nlohmann::json body = nlohmann::json::parse(answer.body, nullptr, false);
+    if (!body.is_object()) return absl::InternalError("/_sim/traffic: not JSON");
+    return body.value("total_bytes", uint64_t{0});
+  };
+  ASSIGN_OR_RETURN(const uint64_t traffic_before, traffic_total());
+  std::vector<std::unique_ptr<LoadStream>> streams;
+  for (int i = 0; i < kChildren; ++i) {
+    LoadStreamOptions o;
+    o.node_id = absl::StrCat("child-", i);
+    o.token = tokens[o.node_id];
+    o.target = hub->target();
+    o.users = users;
+    o.max_bytes = 100'000'000;
+    o.interval = absl::Seconds(config.interval_s) / k;
+    o.phase = o.interval * (static_cast<double>(i) / kChildren);
+    o.watch_roster = false;
+    o.seed = rng();
+    streams.push_back(std::make_unique<LoadStream>(std::move(o)));
+  }
+  ASSIGN_OR_RETURN(ParentCalls start_calls, ReadParentCalls(*parent));
+  for (auto& s : streams) s->Start();
+  absl::SleepFor(absl::Seconds(config.seconds));
+  for (auto& s : streams) s->Stop();
+  // Parent traffic off, its counters into the database, the hub drained.
+  RETURN_IF_ERROR(parent->Control("POST", "/_sim/traffic", R"({"enabled":false})").status());
+  const absl::Time end = absl::Now() + absl::Seconds(120);
+  while (absl::Now() < end) {
+    auto status = hub->Status();
+    if (status.ok() && status->pending_users() == 0) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  RETURN_IF_ERROR(parent->Control("POST", "/_sim/usage_task").status());
+  ASSIGN_OR_RETURN(ParentCalls end_calls, ReadParentCalls(*parent));
+  ASSIGN_OR_RETURN(const uint64_t traffic_after, traffic_total());
+  ASSIGN_OR_RETURN(const auto after, ReadParentUsage(options.database));
+  uint64_t acked = 0;
+  for (auto& s : streams) {
+    for (const auto& [uuid, bytes] : s->acked_bytes()) acked += bytes;
+  }
+  int64_t increase = 0;
+  for (const auto& [uuid, value] : after) {
+    increase += static_cast<int64_t>(value) - static_cast<int64_t>(before.at(uuid));
+  }
+  const uint64_t own = traffic_after - traffic_before;
+  const int64_t expected = static_cast<int64_t>(acked + own);
+  const double sim_minutes = absl::ToDoubleSeconds(absl::Seconds(config.seconds)) * k / 60;
+  const ParentCalls calls = end_calls.Minus(start_calls);
+  std::printf("\napi mode, parent with traffic of its own: %d users, %d children, %.1f simulated "
+              "minutes, max_apply_delay 5 s, no budget\n  children's bytes acknowledged %llu, "
+              "parent's own bytes %llu, parent increase %lld: %s %lld bytes (%.4f%% of all)\n  "
+              "%.0f PATCHes/min\n",
+              kUsers, kChildren, sim_minutes, static_cast<unsigned long long>(acked),
+              static_cast<unsigned long long>(own), static_cast<long long>(increase),
+              increase <= expected ? "LOST" : "COUNTED TWICE",
+              static_cast<long long>(increase <= expected ? expected - increase : increase - expected),
+              100.0 * static_cast<double>(std::llabs(expected - increase)) / static_cast<double>(expected),
+              static_cast<double>(calls.patch_user) / sim_minutes);
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
 int Usage() {
   std::fprintf(stderr,
                "usage: e2e_parent_cost_bench [--users 1000,10000] [--children 10,50]\n"
                "         [--modes api,database,old] [--seconds 60] [--scale 2] [--interval-s 30]\n"
-               "         [--seed N]\n");
+               "         [--seed N]\n"
+               "       e2e_parent_cost_bench --loss [--seconds 60] [--scale 2] [--interval-s 30]\n");
   return 2;
 }
 
@@ -569,10 +672,16 @@ int Main(int argc, char** argv) {
     else if (flag == "--scale") ok = has && absl::SimpleAtoi(argv[++i], &config.scale);
     else if (flag == "--interval-s") ok = has && absl::SimpleAtoi(argv[++i], &config.interval_s);
     else if (flag == "--seed") ok = has && absl::SimpleAtoi(argv[++i], &config.seed);
+    else if (flag == "--loss") config.loss = true;
     else ok = false;
     if (!ok) return Usage();
   }
   if (config.scale < 1 || config.seconds < 10 || config.interval_s < 1) return Usage();
+  if (config.loss) {
+    absl::Status status = RunLoss(config);
+    if (!status.ok()) std::fprintf(stderr, "loss run: %s\n", status.ToString().c_str());
+    return status.ok() ? 0 : 1;
+  }
   std::mt19937_64 rng(config.seed);
   std::printf("e2e_parent_cost_bench (seed %llu): %d real s per case, time scaled %dx (figures in "
               "simulated time), reports / old-tool cycle every %d s, parent = panelsim with "
