@@ -12,6 +12,7 @@
 #include "common/metric_families.h"
 #include "common/metrics_endpoint.h"
 #include "common/status_macros.h"
+#include "hub/apply/api_parent_writer.h"
 #include "hub/apply/applier.h"
 #include "hub/service/auth_rate_limiter.h"
 #include "hub/service/hub_metrics.h"
@@ -106,8 +107,11 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
   hooks.on_user_applied = [instruments](absl::Duration took, bool applied) {
     instruments->UserApplied(took, applied);
   };
-  hub->applier_ = std::make_unique<Applier>(hub->journal_.get(), std::move(applier_parent),
-                                            std::move(hooks), config.apply);
+  hub->applier_ = std::make_unique<Applier>(
+      hub->journal_.get(),
+      std::make_unique<ApiParentWriter>(hub->journal_.get(), std::move(applier_parent),
+                                        config.apply.intent_settle_time),
+      std::move(hooks), config.apply);
   hub->poller_ = std::make_unique<RosterPoller>(std::move(poller_parent), roster,
                                                 config.roster_poll_interval);
 
