@@ -10,9 +10,9 @@
 
 namespace hsync::hub {
 
-RosterPoller::RosterPoller(std::unique_ptr<ParentClient> parent, RosterStore* store,
+RosterPoller::RosterPoller(std::unique_ptr<RosterSource> source, RosterStore* store,
                            absl::Duration interval)
-    : parent_(std::move(parent)), store_(store), interval_(interval) {}
+    : source_(std::move(source)), store_(store), interval_(interval) {}
 
 RosterPoller::~RosterPoller() { Stop(); }
 
@@ -41,9 +41,19 @@ absl::Status RosterPoller::PollOnce() {
     ++state_.polls;
     state_.last_attempt_at = started;
   }
-  absl::StatusOr<PanelUserList> list = parent_->ListUsers();
-  absl::Status status = list.status();
-  if (list.ok()) {
+  absl::StatusOr<std::optional<PanelUserList>> read = source_->Read();
+  absl::Status status = read.status();
+  if (read.ok() && !read->has_value()) {
+    // Nothing changed since the last read: the roster is as fresh as this read.
+    store_->MarkFresh(started);
+    absl::MutexLock lock(&mu_);
+    state_.last_ok = true;
+    state_.last_success_at = started;
+    return status;
+  }
+  std::optional<PanelUserList> list;
+  if (read.ok()) list = std::move(**read);
+  if (list.has_value()) {
     const size_t count = list->users.size();
     KeptUsers kept;
     for (const SkippedPanelUser& skipped : list->skipped) {
