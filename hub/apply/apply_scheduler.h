@@ -81,6 +81,8 @@ class ApplyScheduler {
   // Before each write (one user's PATCH): true = go; false = the budget is
   // spent, leave this and the remaining `left_in_plan` due users for later.
   bool TakeWrite(absl::Time now, size_t left_in_plan);
+  // True when writes are budgeted (TakeWrite can say no).
+  bool budgeted() const { return budget_ != nullptr; }
   // The user's `bytes` reached the parent.
   void NoteApplied(const std::string& uuid, uint64_t bytes);
   ApplySchedulerStats Stats(absl::Time now);

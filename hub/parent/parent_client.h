@@ -97,6 +97,10 @@ class ParentClient {
   // hub/parent/panel_user_json.h); returns the user the panel answered with.
   // NotFound as for GetUser.
   absl::StatusOr<hiddify_sync::v1::User> PatchUser(const std::string& uuid, const UserPatch& patch);
+  // PATCH /api/v2/admin/user/<uuid>/ with the body {}: the row stays as it
+  // is and the panel's proxy-core drivers (xray, live) follow it (PANEL.md
+  // §4: removed, then added back when is_active). NotFound as for GetUser.
+  absl::StatusOr<hiddify_sync::v1::User> SyncUserCores(const std::string& uuid);
   // GET /api/v2/panel/ping/.
   absl::Status Ping();
 
@@ -104,6 +108,8 @@ class ParentClient {
 
  private:
   explicit ParentClient(ParentClientOptions options);
+  absl::StatusOr<hiddify_sync::v1::User> PatchWithBody(const std::string& uuid,
+                                                       const std::string& body);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,14 +1,16 @@
-// Reads the parent's user list at start and every poll interval, and makes
-// the RosterStore equal to it. A failed or garbage read publishes nothing
+// Reads the parent's user list (from a RosterSource: the API's list or the
+// panel's database) at start and every poll interval, and makes the
+// RosterStore equal to it; a source that knows nothing changed only marks
+// the roster fresh. A failed or garbage read publishes nothing
 // (the roster keeps its last good state) and is recorded for GetStatus.
 // A list element the hub cannot read is left out of that one read: the
 // other users are published, the unreadable one keeps the entry it had (it
 // is never published as removed) and is listed in skipped_users; one log
 // line when a user becomes skipped or its cause (the failing field)
 // changes, one when it is readable again.
-// The wait between reads is paced to the panel (hub/roster/list_pacer.h):
-// the configured poll interval, longer while the list is slow to answer.
-// Owns its ParentClient (one connection, used only by the poller thread).
+// The wait between reads is paced to the parent (hub/roster/list_pacer.h):
+// the configured poll interval, longer while a read is slow to answer.
+// Owns its source (used only by the poller thread).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,7 @@
 #include "absl/time/time.h"
 #include "hub/parent/parent_client.h"
 #include "hub/roster/list_pacer.h"
+#include "hub/roster/roster_source.h"
 #include "hub/roster/roster_store.h"
 
 namespace hsync::hub {
@@ -46,7 +49,7 @@ struct RosterPollerState {
 
 class RosterPoller {
  public:
-  RosterPoller(std::unique_ptr<ParentClient> parent, RosterStore* store, ListPacing pacing);
+  RosterPoller(std::unique_ptr<RosterSource> source, RosterStore* store, ListPacing pacing);
   ~RosterPoller();  // Stop()s
   RosterPoller(const RosterPoller&) = delete;
   RosterPoller& operator=(const RosterPoller&) = delete;
@@ -64,10 +67,12 @@ class RosterPoller {
 
  private:
   void Run();
+  // Feeds the pacer with one read's duration (and logs big interval changes).
+  void RecordReadTime(absl::Duration took) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Logs users that became skipped, changed cause or became readable again.
   void LogSkippedChanges(const std::vector<SkippedPanelUser>& skipped);
 
-  std::unique_ptr<ParentClient> parent_;
+  std::unique_ptr<RosterSource> source_;
   RosterStore* store_;
 
   mutable absl::Mutex mu_;

@@ -122,6 +122,33 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
   out.push_back(Gauge("hsync_hub_last_apply_timestamp_seconds",
                       "When the last apply cycle wrote to the parent (Unix time; 0 = never)",
                       UnixSeconds(s.last_apply_at())));
+  out.push_back(Gauge("hsync_hub_parent_write_database",
+                      "1 when usage is written into the parent's database ([parent] write = "
+                      "\"database\"), 0 for the API",
+                      s.parent_write_mode() == "database" ? 1 : 0));
+  out.push_back(Counter("hsync_hub_batches_applied_total",
+                        "Batches applied on the parent's database, one transaction each",
+                        static_cast<double>(s.batches_applied())));
+  out.push_back(Gauge("hsync_hub_last_batch_timestamp_seconds",
+                      "When the last batch was applied on the parent's database (0 = never)",
+                      UnixSeconds(s.last_batch_at())));
+  out.push_back(Gauge("hsync_hub_last_batch_users", "Users in the last applied batch",
+                      s.last_batch_users()));
+  out.push_back(Counter("hsync_hub_in_doubt_batches_resolved_total",
+                        "Batches left open by a crash or a lost commit answer, settled by their "
+                        "id on the parent",
+                        static_cast<double>(s.in_doubt_batches_resolved())));
+  out.push_back(Counter("hsync_hub_parent_db_errors_total",
+                        "Failures of the parent's database (down, no access, wrong schema)",
+                        static_cast<double>(s.parent_db_errors())));
+  out.push_back(Counter("hsync_hub_core_sync_patches_total",
+                        "PATCH {} calls that made the parent's cores follow a user whose "
+                        "is_active our writes flipped",
+                        static_cast<double>(s.core_sync_patches())));
+  out.push_back(Gauge("hsync_hub_core_sync_queued", "Users waiting for a core-sync PATCH {}",
+                      static_cast<double>(s.core_sync_queued())));
+  out.push_back(Counter("hsync_hub_core_sync_failures_total", "Failed core-sync PATCH {} tries",
+                        static_cast<double>(s.core_sync_failures())));
   out.push_back(Gauge("hsync_hub_parent_reachable",
                       "1 when the parent panel answered the last request", s.parent_reachable()));
   out.push_back(Counter("hsync_hub_orphaned_bytes_total",

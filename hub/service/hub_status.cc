@@ -89,6 +89,16 @@ HubStatus BuildHubStatus(const HubStatusInputs& in) {
   out.set_audit_bytes(in.journal.audit_bytes);
   out.set_audit_max_bytes(in.journal.audit_max_bytes);
   out.set_rollback_refusals(in.journal.rollback_refusals);
+  out.set_parent_write_mode(in.parent_write_mode);
+  out.set_batches_applied(in.database_writer.batches_applied);
+  SetTime(in.database_writer.last_batch_at, [&] { return out.mutable_last_batch_at(); });
+  out.set_last_batch_users(in.database_writer.last_batch_users);
+  out.set_in_doubt_batches_resolved(in.database_writer.in_doubt_resolved);
+  out.set_parent_db_errors(in.database_writer.db_errors);
+  out.set_last_parent_db_error(in.database_writer.last_db_error);
+  out.set_core_sync_patches(in.core_sync.patches);
+  out.set_core_sync_queued(in.core_sync.queued);
+  out.set_core_sync_failures(in.core_sync.failures);
   SetTime(in.journal.oldest_pending_at, [&] { return out.mutable_oldest_pending_at(); });
 
   SetTime(in.applier.last_apply_at, [&] { return out.mutable_last_apply_at(); });

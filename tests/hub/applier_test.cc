@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/panel_time.h"
 #include "common/units.h"
+#include "hub/apply/api_parent_writer.h"
 #include "tests/hub/journal_test_helpers.h"
 #include "tests/hub/parent_client_test_panel.h"
 #include "tests/hub/parent_client_test_proxy.h"
@@ -80,8 +81,14 @@ class ApplierTest : public ::testing::Test {
       patched_.push_back(user);
     };
     if (parent == nullptr) parent = panel_->Client();
-    applier_ = std::make_unique<Applier>(journal_.get(), std::move(parent), hooks, options_);
+    applier_ = std::make_unique<Applier>(journal_.get(), ApiWriter(journal_.get(), std::move(parent)),
+                                         hooks, options_);
     return *applier_;
+  }
+
+  std::unique_ptr<ParentWriter> ApiWriter(Journal* journal, std::unique_ptr<ParentClient> parent) {
+    return std::make_unique<ApiParentWriter>(journal, std::move(parent),
+                                             options_.intent_settle_time);
   }
 
   void Accept(const std::string& node, uint64_t seq, const std::vector<Delta>& deltas,
@@ -388,7 +395,7 @@ TEST_F(ApplierTest, RealParentOutageAndRestartLosesNothing) {
   panel->CreateUser(a, kBytesPerGiB, 5, "2024-01-01");
   Accept("n", 1, {{a, 1000}});
   ApplierOptions options = options_;
-  Applier applier(journal_.get(), panel->Client(), {}, options);
+  Applier applier(journal_.get(), ApiWriter(journal_.get(), panel->Client()), {}, options);
   ASSERT_TRUE(panel->runner().process().Signal(SIGKILL).ok());
   ASSERT_TRUE(applier.RunOneCycle(Later()).ok());
   EXPECT_FALSE(applier.Stats().parent_reachable);
@@ -612,7 +619,7 @@ class ApplierCrashTest : public ApplierTest {
       o.request_timeout = absl::Seconds(60);
       auto client = ParentClient::Create(o);
       if (!client.ok()) _exit(4);
-      Applier applier(journal->get(), std::move(*client), {}, options_);
+      Applier applier(journal->get(), ApiWriter(journal->get(), std::move(*client)), {}, options_);
       (void)applier.RunOneCycle(Later());
       _exit(0);
     }

@@ -100,7 +100,7 @@ absl::Status HubProcess::WriteConfig() {
       "log_level = \"", setup_.log_level, "\"\n", "listen = \"", target(), "\"\n",
       "operator_socket = \"", operator_socket(), "\"\n",
       "plaintext = true\n\n[parent]\nurl = \"", setup_.parent_url, "\"\napi_key_file = \"",
-      key_file, "\"\ntimeout = \"", setup_.parent_timeout, "\"\nconnect_timeout = \"1s\"\n\n",
+      key_file, "\"\ntimeout = \"", setup_.parent_timeout, "\"\nconnect_timeout = \"1s\"\n", setup_.parent_toml, "\n",
       "[journal]\npath = \"", dir_, "/journal.db\"\n", setup_.journal_toml, "\n",
       "[apply]\ninterval = \"",
       setup_.apply_interval, "\"\nmax_apply_delay = \"", setup_.max_apply_delay,

@@ -40,6 +40,7 @@ struct HubSetup {
   std::string poll_interval = "30s";
   std::string parent_timeout = "3s";
   std::string log_level = "info";
+  std::string parent_toml = "";  // appended verbatim inside [parent] (e.g. write = "database")
   std::string extra_toml = "";  // appended verbatim
   std::string journal_toml = "";  // appended verbatim inside [journal]
   std::string metrics_listen = "";  // [metrics] listen; "" = off (the default port may be taken)
