@@ -69,6 +69,7 @@ absl::Status HubRunner::WriteConfig() {
       "operator_socket = \"", operator_socket(), "\"\n",
       "[parent]\nurl = \"", options_.parent_url, "\"\napi_key_file = \"", key_file,
       "\"\ntimeout = \"", options_.parent_timeout, "\"\nconnect_timeout = \"1s\"\n",
+      options_.parent_toml, "\n",
       "[journal]\npath = \"", dir_, "/journal.db\"\n",
       "[apply]\ninterval = \"", options_.apply_interval, "\"\nmax_apply_delay = \"",
       options_.max_apply_delay, "\"\nmax_patches_per_minute = ", options_.max_patches_per_minute,

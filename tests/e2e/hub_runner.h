@@ -30,6 +30,7 @@ struct HubRunnerOptions {
   std::string urgent_horizon = "120s";
   double max_list_share = 0.1;
   std::string parent_timeout = "3s";
+  std::string parent_toml = "";  // appended verbatim inside [parent] (e.g. write = "database")
   std::string log_level = "info";
   std::string metrics_listen = "";  // [metrics] listen; "" = off (the default port may be taken)
 };

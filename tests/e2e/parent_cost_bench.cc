@@ -347,7 +347,10 @@ absl::StatusOr<CaseResult> RunHub(const BenchConfig& config, const std::string& 
   hub_options.parent_timeout = "60s";
   hub_options.log_level = "warning";
   if (mode == "database") {
-    return absl::UnimplementedError("database mode needs the hub's [parent] write = \"database\"");
+    hub_options.parent_toml = absl::StrCat(
+        "write = \"database\"\n\n[parent.database]\nsocket = \"", SharedMariaDb().socket_path(),
+        "\"\nuser = \"root\"\ndatabase = \"", database, "\"\nhub_database = \"", database,
+        "_hub\"\n");
   }
   ASSIGN_OR_RETURN(auto hub, HubRunner::Start(hub_options));
   std::set<std::string> watched(w.watched.begin(), w.watched.end());

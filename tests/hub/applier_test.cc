@@ -216,7 +216,9 @@ TEST_F(ApplierTest, UnderATightBudgetTheUserAboutToCrossItsQuotaGoesFirst) {
   EXPECT_EQ(panel_->Calls("PATCH patch_user"), 1);
   EXPECT_EQ(panel_->Usage(crossing), 2'000'000u);
   for (const std::string& u : users) {
-    if (u != crossing) EXPECT_EQ(panel_->Usage(u), 0u);
+    if (u != crossing) {
+      EXPECT_EQ(panel_->Usage(u), 0u);
+    }
   }
   stats = applier.Stats();
   EXPECT_EQ(stats.schedule.writes_per_minute_budget, 6u);

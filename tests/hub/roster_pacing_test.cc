@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/units.h"
 #include "hub/roster/roster_poller.h"
+#include "hub/roster/roster_source.h"
 #include "hub/roster/roster_store.h"
 #include "tests/hub/journal_test_helpers.h"
 #include "tests/hub/parent_client_test_panel.h"
@@ -35,7 +36,8 @@ TEST(RosterPacingTest, ASlowListStretchesThePollIntervalAndItRecovers) {
   for (int i = 0; i < 3; ++i) panel->CreateUser(TestUuid(i, 0x9ac), kBytesPerGiB);
   RosterStore store;
   const absl::Duration poll = absl::Milliseconds(100);
-  RosterPoller poller(panel->Client(), &store, ListPacing{poll, 0.25, absl::Seconds(30)});
+  RosterPoller poller(std::make_unique<ApiRosterSource>(panel->Client()), &store,
+                      ListPacing{poll, 0.25, absl::Seconds(30)});
   poller.Start();
 
   // Fast list: read about every poll interval.
