@@ -327,7 +327,10 @@ void CallFigures(const ParentCalls& calls, double sim_minutes, int scale, CaseRe
 absl::StatusOr<CaseResult> RunHub(const BenchConfig& config, const std::string& mode, int users,
                                   int children, PanelsimRunner& parent, const std::string& database,
                                   std::mt19937_64& rng) {
-  CaseResult result{mode, users, children};
+  CaseResult result;
+  result.mode = mode;
+  result.users = users;
+  result.children = children;
   ParentDb db(database);
   ASSIGN_OR_RETURN(Workload w, MakeWorkload(config, users, children, db, database, rng));
   const int k = config.scale;
@@ -419,7 +422,10 @@ absl::StatusOr<CaseResult> RunHub(const BenchConfig& config, const std::string& 
 absl::StatusOr<CaseResult> RunOldTool(const BenchConfig& config, int users, int children,
                                       PanelsimRunner& parent, const std::string& database,
                                       std::mt19937_64& rng) {
-  CaseResult result{"old tool", users, children};
+  CaseResult result;
+  result.mode = "old tool";
+  result.users = users;
+  result.children = children;
   ParentDb db(database);
   ASSIGN_OR_RETURN(Workload w, MakeWorkload(config, users, children, db, database, rng));
   const int k = config.scale;
@@ -649,7 +655,8 @@ int Usage() {
 template <typename T>
 bool ParseList(const std::string& text, std::vector<T>* out) {
   out->clear();
-  for (const std::string& part : absl::StrSplit(text, ',')) {
+  const std::vector<std::string> parts = absl::StrSplit(text, ',', absl::SkipEmpty());
+  for (const std::string& part : parts) {
     T v;
     if constexpr (std::is_same_v<T, std::string>) {
       v = part;
