@@ -28,6 +28,7 @@ die() { echo "$PROG: error: $*" >&2; exit 1; }
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 ROLE=""
+NEW_HUB_CONFIG=0
 BUILD_DIR=""
 DEB=""
 ROOT=""
@@ -135,6 +136,7 @@ if [ -e "$CONFIG" ]; then
 else
   install -m 0600 "$FILES/$ROLE.toml.example" "$CONFIG"
   say "created /etc/hiddify-sync/$ROLE.toml from the example"
+  [ "$ROLE" != hub ] || NEW_HUB_CONFIG=1
 fi
 for secret in "${SECRETS[@]}"; do
   path="$ETC/$secret"
@@ -149,6 +151,37 @@ for secret in "${SECRETS[@]}"; do
   fi
   [ -n "$ROOT" ] || chown root:root "$path"
 done
+
+# --- 2b. the hub: the parent panel's database on this host? ------------------
+# A new hub.toml writes usage straight into Hiddify Manager's MariaDB
+# ([parent] write = "database", the example's choice) when the panel and its
+# database are on this host (PANEL.md §2 "Access"); otherwise through the API.
+# root over the socket (unix_socket authentication) is the default account;
+# when root cannot log in that way, the panel's own account is used with its
+# password copied into a root-only file.
+if [ $NEW_HUB_CONFIG -eq 1 ]; then
+  sock=""
+  for candidate in /run/mysqld/mysqld.sock /var/run/mysqld/mysqld.sock; do
+    if [ -S "$ROOT$candidate" ]; then sock="$candidate"; break; fi
+  done
+  if [ -n "$sock" ] && [ -d "$ROOT/opt/hiddify-manager" ]; then
+    [ "$sock" = /run/mysqld/mysqld.sock ] ||
+      sed -i "s|^# socket = \"/run/mysqld/mysqld.sock\"|socket = \"$sock\"|" "$CONFIG"
+    panel_pass="$ROOT/opt/hiddify-manager/other/mysql/mysql_pass"
+    if [ -z "$ROOT" ] && command -v mysql >/dev/null &&
+        ! mysql --protocol=socket -S "$sock" -u root -e 'SELECT 1' hiddifypanel >/dev/null 2>&1 &&
+        [ -s "$panel_pass" ]; then
+      install -m 0600 "$panel_pass" "$ETC/parent-db-password"
+      sed -i -e 's|^# user = "root"|user = "hiddifypanel"|' \
+        -e 's|^# password_file = ""|password_file = "/etc/hiddify-sync/parent-db-password"|' "$CONFIG"
+      say "root cannot log in to MariaDB over $sock: the hub uses the panel's account hiddifypanel (password copied to /etc/hiddify-sync/parent-db-password, mode 0600)"
+    fi
+    say "Hiddify Manager's database is on this host ($sock): [parent] write = \"database\" (usage in one transaction per batch, exact while the parent carries traffic)"
+  else
+    sed -i 's|^write = "database"|write = "api"|' "$CONFIG"
+    say "no Hiddify Manager database on this host: [parent] write = \"api\" (usage through the panel's API; see README for what that costs the panel)"
+  fi
+fi
 
 # --- 3. state ----------------------------------------------------------------
 # The hub's journal lives in /var/lib/hiddify-sync/hub (the unit's

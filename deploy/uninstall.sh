@@ -57,7 +57,7 @@ UNIT_DIR="$ROOT/etc/systemd/system"
 STATE="$ROOT/var/lib/hiddify-sync"
 if [ "$ROLE" = hub ]; then
   OTHER=reporter
-  SECRETS=(parent-api-key)
+  SECRETS=(parent-api-key parent-db-password)
 else
   OTHER=hub
   SECRETS=(hub-token mysql-password apply-api-key)
@@ -112,6 +112,7 @@ if [ "$ROLE" = hub ]; then
     say "removed /var/lib/hiddify-sync/hub (the journal)"
   fi
   rmdir "$STATE" 2>/dev/null || true
+  say "the hub's schema in the parent's MariaDB (write = \"database\") is kept; drop it with: mysql -e 'DROP DATABASE hiddify_sync_hub'"
 else
   say "the reporter's state schema in MariaDB is kept; drop it with: mysql -e 'DROP DATABASE hiddify_sync'"
 fi

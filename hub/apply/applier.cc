@@ -13,13 +13,12 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "hub/apply/apply_scheduler.h"
-#include "hub/apply/applier_user_step.h"
 #include "hub/util/backoff.h"
 
 namespace hsync::hub {
 namespace {
 
-using Outcome = UserStepResult::Outcome;
+using Outcome = UserWriteResult::Outcome;
 
 // With nothing to apply, the applier still pings the parent this often so
 // that Stats().parent_reachable stays current.
@@ -32,11 +31,11 @@ bool WorthLogging(uint32_t failures) { return (failures & (failures - 1)) == 0; 
 
 struct Applier::Impl {
   Journal* journal;
-  std::unique_ptr<ParentClient> parent;
+  std::unique_ptr<ParentWriter> writer;
   ApplierHooks hooks;
   ApplierOptions options;
 
-  // One cycle at a time (the ParentClient is single-threaded).
+  // One cycle at a time (writers are single-threaded).
   std::mutex cycle_mu;
 
   // Thread control.
@@ -61,12 +60,22 @@ struct Applier::Impl {
   mutable std::mutex stats_mu;
   ApplierStats stats;
 
-  Impl(Journal* j, std::unique_ptr<ParentClient> p, ApplierHooks h, ApplierOptions o)
-      : journal(j), parent(std::move(p)), hooks(std::move(h)), options(o) {
+  // Guarded by cycle_mu.
+  ApplyScheduler scheduler;
+
+  Impl(Journal* j, std::unique_ptr<ParentWriter> w, ApplierHooks h, ApplierOptions o)
+      : journal(j),
+        writer(std::move(w)),
+        hooks(std::move(h)),
+        options(o),
+        scheduler(ApplySchedule{o.max_apply_delay, o.urgent_margin_bytes, o.max_users_per_cycle,
+                                o.urgent_horizon},
+                  // The seam decides: only a writer whose every user costs the
+                  // panel a PATCH is budgeted.
+                  writer->WritesCostPanelWork()
+                      ? std::make_unique<PatchBudget>(o.max_patches_per_minute)
+                      : nullptr) {
     parent_backoff.emplace(options.backoff_initial, options.backoff_max);
-    // A PATCH can still be on its way for at least as long as the client waits for it.
-    options.intent_settle_time = std::max(options.intent_settle_time,
-                                          parent->options().request_timeout + absl::Seconds(5));
   }
 
   bool UserReady(const std::string& uuid, absl::Time now) const {
@@ -83,7 +92,7 @@ struct Applier::Impl {
   }
 
   void NoteParentError(const absl::Status& status) {
-    const bool unreachable = IsParentTransportError(status);
+    const bool unreachable = writer->IsUnreachable(status);
     if (!unreachable) last_parent_contact = absl::Now();
     std::lock_guard<std::mutex> lock(stats_mu);
     if (unreachable && stats.parent_reachable) {
@@ -133,41 +142,64 @@ struct Applier::Impl {
                          const absl::Status& status, absl::Time now) {
     NoteParentError(status);
     UserFailed(uuid, pending_bytes, status, now);
-    if (!IsParentTransportError(status)) return false;
+    if (!writer->IsUnreachable(status)) return false;
     const absl::Time next = parent_backoff->RecordFailure(now);
     LogWarning(absl::StrCat("applier: parent down, pausing applies for ",
                             absl::FormatDuration(next - now), ": ", status.message()));
     return true;
   }
 
-  // Resolves open intents of users not in backoff. Fills `unresolved` with the
-  // users whose intent is still open. Returns false when the cycle must stop.
-  absl::StatusOr<bool> ResolveIntents(absl::Time now, const std::atomic<bool>* interrupt,
-                                      std::set<std::string>& unresolved) {
-    ASSIGN_OR_RETURN(std::vector<ApplyIntent> intents, journal->OpenIntents());
-    for (const ApplyIntent& intent : intents) {
-      if ((interrupt != nullptr && interrupt->load()) || !UserReady(intent.uuid, now)) {
-        unresolved.insert(intent.uuid);
-        continue;
-      }
-      ParentCallTally tally;
-      UserStepResult r =
-          ResolveOpenIntent(*journal, *parent, intent, now, options.intent_settle_time, tally);
-      AddTally(tally);
-      if (r.outcome == Outcome::kJournalError) return r.status;
-      if (r.outcome == Outcome::kDeferred) unresolved.insert(intent.uuid);
-      if (r.outcome == Outcome::kParentError) {
-        unresolved.insert(intent.uuid);
-        if (HandleParentError(intent.uuid, intent.bytes_applied, r.status, now)) return false;
-        continue;
-      }
-      NoteParentAnswered();
+  // Handles a failure of the parent as a whole (WriterPass::parent_error):
+  // every write backs off.
+  void HandleWriterFailure(const absl::Status& status, absl::Time now) {
+    NoteParentError(status);
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      ++stats.apply_errors;
     }
-    return true;
+    const absl::Time next = parent_backoff->RecordFailure(now);
+    if (WorthLogging(parent_backoff->failures())) {
+      LogWarning(absl::StrCat("applier: parent failed ", parent_backoff->failures(),
+                              " time(s) in a row, pausing applies for ",
+                              absl::FormatDuration(next - now), ": ", status.message()));
+    }
   }
 
-  // Copies the failing users into the stats (end of every cycle).
-  void PublishFailures() {
+  // Settles earlier writes left open, of users not in backoff. Fills
+  // `unresolved` with the users whose write is still undecided. Returns false
+  // when the cycle must stop.
+  absl::StatusOr<bool> SettleOpenWrites(absl::Time now, const std::atomic<bool>* interrupt,
+                                        std::set<std::string>& unresolved) {
+    WriterPass pass = writer->Settle(
+        now, [&](const std::string& uuid) { return UserReady(uuid, now); }, interrupt);
+    AddTally(pass.calls);
+    bool go_on = true;
+    for (const UserWriteResult& r : pass.users) {
+      switch (r.outcome) {
+        case Outcome::kUnresolved:
+          unresolved.insert(r.uuid);
+          break;
+        case Outcome::kParentError:
+          unresolved.insert(r.uuid);
+          if (HandleParentError(r.uuid, r.bytes, r.status, now)) go_on = false;
+          break;
+        default:
+          NoteParentAnswered();
+          break;
+      }
+      if (r.user_after.has_value() && hooks.on_user_patched) hooks.on_user_patched(*r.user_after);
+    }
+    if (!pass.journal_error.ok()) return pass.journal_error;
+    if (!pass.parent_error.ok()) {
+      HandleWriterFailure(pass.parent_error, now);
+      return false;
+    }
+    return go_on;
+  }
+
+  // Copies the failing users and the schedule into the stats (end of every cycle).
+  void PublishFailures(absl::Time now) {
+    ApplySchedulerStats schedule = scheduler.Stats(now);
     std::vector<FailingUserInfo> failing;
     failing.reserve(user_failures.size());
     for (const auto& [uuid, f] : user_failures) {
@@ -176,18 +208,24 @@ struct Applier::Impl {
     }
     std::lock_guard<std::mutex> lock(stats_mu);
     stats.failing_users = std::move(failing);
+    stats.schedule = schedule;
   }
 
   absl::Status Cycle(absl::Time now, const std::atomic<bool>* interrupt) {
     std::lock_guard<std::mutex> cycle_lock(cycle_mu);
+    // The cycle's clock: `now` at its start, advancing with the wall clock
+    // (the budget counts writes at the time they are sent).
+    const absl::Time wall_start = absl::Now();
+    auto clock = [&] { return now + (absl::Now() - wall_start); };
     struct Publisher {
       Impl* impl;
-      ~Publisher() { impl->PublishFailures(); }
-    } publish_at_exit{this};
+      std::function<absl::Time()> clock;
+      ~Publisher() { impl->PublishFailures(clock()); }
+    } publish_at_exit{this, clock};
     if (!parent_backoff->Ready(now)) return absl::OkStatus();  // parent-wide backoff
 
     std::set<std::string> unresolved;
-    ASSIGN_OR_RETURN(bool go_on, ResolveIntents(now, interrupt, unresolved));
+    ASSIGN_OR_RETURN(bool go_on, SettleOpenWrites(now, interrupt, unresolved));
     if (!go_on) return absl::OkStatus();
 
     ASSIGN_OR_RETURN(std::vector<PendingUser> pending, journal->PendingUsers());
@@ -206,50 +244,60 @@ struct Applier::Impl {
         ++it;
       }
     }
-    ApplySchedule schedule{options.max_apply_delay, options.urgent_margin_bytes,
-                           options.max_users_per_cycle};
-    const std::vector<DueUser> due = SelectDueUsers(
-        pending, now, schedule, hooks.lookup_user, [&](const std::string& uuid) {
+    const std::vector<DueUser> due =
+        scheduler.Plan(pending, now, hooks.lookup_user, [&](const std::string& uuid) {
           return unresolved.count(uuid) > 0 || !UserReady(uuid, now);
         });
 
+    // A writer whose every user costs the panel a PATCH gets the due users one
+    // at a time, each only with the budget's leave; a cheap one gets them all.
     bool patched_any = false;
-    bool stopped_by_parent = false;
-    for (const DueUser& d : due) {
-      if (interrupt != nullptr && interrupt->load()) break;  // Stop(): the user in flight is done
-      ParentCallTally tally;
-      const absl::Time step_start = absl::Now();
-      UserStepResult r = ApplyPendingUser(*journal, *parent, d.pending, tally);
-      if (hooks.on_user_applied) {
-        hooks.on_user_applied(absl::Now() - step_start, r.outcome == Outcome::kApplied);
+    size_t next = 0;
+    while (next < due.size()) {
+      if (interrupt != nullptr && interrupt->load()) break;  // Stop(): the write in flight is done
+      std::vector<PendingUser> batch;
+      if (scheduler.budgeted()) {
+        if (!scheduler.TakeWrite(clock(), due.size() - next)) break;  // budget spent: next cycles
+        batch.push_back(due[next++].pending);
+      } else {
+        for (; next < due.size(); ++next) batch.push_back(due[next].pending);
       }
-      AddTally(tally);
-      if (r.patched.has_value() && hooks.on_user_patched) hooks.on_user_patched(*r.patched);
-      switch (r.outcome) {
-        case Outcome::kApplied:
-          patched_any = true;
-          NoteParentAnswered();
-          UserSucceeded(d.pending.uuid);
-          break;
-        case Outcome::kOrphaned: {
-          NoteParentAnswered();
-          UserSucceeded(d.pending.uuid);
-          const bool first = orphans_logged.insert(d.pending.uuid).second;
-          Log(first ? LogLevel::kWarning : LogLevel::kDebug,
-              absl::StrCat("applier: user ", d.pending.uuid, " is unknown to the parent; ",
-                           d.pending.bytes, " bytes counted as orphaned, not retried"));
-          break;
+      WriterPass pass = writer->Write(batch, interrupt);
+      AddTally(pass.calls);
+      bool unreachable = false;
+      for (const UserWriteResult& r : pass.users) {
+        if (hooks.on_user_applied) hooks.on_user_applied(r.took, r.outcome == Outcome::kApplied);
+        if (r.user_after.has_value() && hooks.on_user_patched) hooks.on_user_patched(*r.user_after);
+        switch (r.outcome) {
+          case Outcome::kApplied:
+            patched_any = true;
+            scheduler.NoteApplied(r.uuid, r.bytes);
+            NoteParentAnswered();
+            UserSucceeded(r.uuid);
+            break;
+          case Outcome::kOrphaned: {
+            NoteParentAnswered();
+            UserSucceeded(r.uuid);
+            const bool first = orphans_logged.insert(r.uuid).second;
+            Log(first ? LogLevel::kWarning : LogLevel::kDebug,
+                absl::StrCat("applier: user ", r.uuid, " is unknown to the parent; ", r.bytes,
+                             " bytes counted as orphaned, not retried"));
+            break;
+          }
+          case Outcome::kParentError:
+            if (HandleParentError(r.uuid, r.bytes, r.status, now)) unreachable = true;
+            break;
+          case Outcome::kResolved:  // not outcomes of Write()
+          case Outcome::kUnresolved:
+            break;
         }
-        case Outcome::kJournalError:
-          return r.status;
-        case Outcome::kParentError:
-          stopped_by_parent = HandleParentError(d.pending.uuid, d.pending.bytes, r.status, now);
-          break;
-        case Outcome::kResolved:  // not outcomes of ApplyPendingUser
-        case Outcome::kDeferred:
-          break;
       }
-      if (stopped_by_parent) break;
+      if (!pass.journal_error.ok()) return pass.journal_error;
+      if (!pass.parent_error.ok()) {
+        HandleWriterFailure(pass.parent_error, now);
+        break;
+      }
+      if (unreachable) break;  // the parent did not answer: all applies back off
     }
     if (patched_any) {
       std::lock_guard<std::mutex> lock(stats_mu);
@@ -257,12 +305,12 @@ struct Applier::Impl {
     }
     if (due.empty() && unresolved.empty() &&
         absl::Now() - last_parent_contact > kIdlePingInterval) {
-      absl::Status ping = parent->Ping();
+      absl::Status ping = writer->Ping();
       if (ping.ok()) {
         NoteParentAnswered();
       } else {
         NoteParentError(ping);
-        if (IsParentTransportError(ping)) parent_backoff->RecordFailure(now);
+        if (writer->IsUnreachable(ping)) parent_backoff->RecordFailure(now);
       }
     }
     return absl::OkStatus();
@@ -283,9 +331,9 @@ struct Applier::Impl {
   }
 };
 
-Applier::Applier(Journal* journal, std::unique_ptr<ParentClient> parent, ApplierHooks hooks,
+Applier::Applier(Journal* journal, std::unique_ptr<ParentWriter> writer, ApplierHooks hooks,
                  ApplierOptions options)
-    : impl_(std::make_unique<Impl>(journal, std::move(parent), std::move(hooks), options)) {}
+    : impl_(std::make_unique<Impl>(journal, std::move(writer), std::move(hooks), options)) {}
 
 Applier::~Applier() { Stop(); }
 
@@ -296,12 +344,12 @@ absl::Status Applier::Start() {
     impl_->started = true;
   }
   {
-    // Intents left by a crash are resolved before anything else; a parent
+    // Writes left open by a crash are settled before anything else; a parent
     // that is down now only delays that (the cycles retry, and never touch a
-    // user whose intent is still open).
+    // user whose write is still undecided).
     std::lock_guard<std::mutex> cycle_lock(impl_->cycle_mu);
     std::set<std::string> unresolved;
-    auto resolved = impl_->ResolveIntents(absl::Now(), nullptr, unresolved);
+    auto resolved = impl_->SettleOpenWrites(absl::Now(), nullptr, unresolved);
     if (!resolved.ok()) {
       std::lock_guard<std::mutex> lock(impl_->run_mu);
       impl_->started = false;
@@ -309,8 +357,8 @@ absl::Status Applier::Start() {
     }
     if (!unresolved.empty()) {
       LogWarning(absl::StrCat("applier: ", unresolved.size(),
-                              " open intent(s) not resolved yet (parent not answering, or too "
-                              "recent to judge); their users wait until they are"));
+                              " user(s) with an open write not settled yet (parent not "
+                              "answering, or too recent to judge); they wait until it is"));
     }
   }
   impl_->stop = false;

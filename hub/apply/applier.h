@@ -1,5 +1,6 @@
 // The only writer of usage to the parent: one thread, applying pending
-// totals per user (ARCHITECTURE.md "Exactly once" steps 4-5).
+// totals per user through a ParentWriter (ARCHITECTURE.md "Exactly once"
+// steps 4-5).
 #pragma once
 
 #include <cstddef>
@@ -13,8 +14,9 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.pb.h"
+#include "hub/apply/apply_scheduler.h"
 #include "hub/journal/journal.h"
-#include "hub/parent/parent_client.h"
+#include "hub/apply/parent_writer.h"
 
 namespace hsync::hub {
 
@@ -24,14 +26,20 @@ struct ApplierOptions {
   uint64_t urgent_margin_bytes = 100ull << 20;         // within this of the quota = urgent
   absl::Duration backoff_initial = absl::Seconds(1);   // per-user and parent-wide backoff
   absl::Duration backoff_max = absl::Minutes(5);
-  // An open intent that looks "not applied" is only abandoned once it is this
-  // old: its PATCH may still be queued in the panel (sent just before a crash
-  // or a client timeout). The applier uses at least the ParentClient's
-  // request_timeout + 5 s.
+  // (api writer) An open intent that looks "not applied" is only abandoned
+  // once it is this old: its PATCH may still be queued in the panel (sent
+  // just before a crash or a client timeout). ApiParentWriter uses at least
+  // the ParentClient's request_timeout + 5 s.
   absl::Duration intent_settle_time = absl::Seconds(30);
   // At most this many users are PATCHed per cycle (urgent ones first), so an
   // urgent user never waits behind a huge backlog. 0 = no limit.
   size_t max_users_per_cycle = 1000;
+  // A user whose recent byte rate takes it to its quota within this is
+  // urgent (applied first), not only one within urgent_margin_bytes.
+  absl::Duration urgent_horizon = absl::Seconds(120);
+  // At most this many PATCHes per minute (and a sixth of it per 10 s):
+  // hub/apply/patch_budget.h. 0 = unlimited.
+  uint32_t max_patches_per_minute = 120;
 };
 
 struct FailingUserInfo {
@@ -54,40 +62,43 @@ struct ApplierStats {
   std::string last_parent_error;
   absl::Time last_parent_error_at = absl::InfinitePast();
   std::vector<FailingUserInfo> failing_users;  // users in per-user backoff (as of the last cycle)
+  ApplySchedulerStats schedule;                // budget and urgency (as of the last cycle)
 };
 
 // What the applier may learn from or tell the roster.
 struct ApplierHooks {
   // The roster's view of a user (quota and usage, for urgency); nullopt if unknown.
   std::function<std::optional<hiddify_sync::v1::User>(const std::string& uuid)> lookup_user;
-  // Called with every user object the parent answered a PATCH with.
+  // Called with every user as the parent holds it after a write of ours
+  // (UserWriteResult::user_after: the PATCH's answer, or the row re-read).
   std::function<void(const hiddify_sync::v1::User&)> on_user_patched;
-  // Called after every attempt to apply one user's pending bytes (its GET and
-  // PATCH), with how long it took and whether the bytes reached the parent.
+  // Called after every attempt to apply one user's pending bytes (api: its
+  // GET and PATCH; database: its batch), with how long it took and whether
+  // the bytes reached the parent.
   std::function<void(absl::Duration took, bool applied)> on_user_applied;
 };
 
-// Each cycle: resolve open intents (of users not in backoff), read pending
-// totals, pick the due users (hub/apply/apply_scheduler.h), apply each with one GET
-// and at most one PATCH (hub/apply/applier_user_step.h). A user the parent does not
-// know (the panel's own 404 "user not found") -> orphaned (never retried). A
-// parent error of one user (5xx, garbage, 4xx, a 404 that is not the panel's)
-// -> that user backs off exponentially, the others go on. A transport
-// failure (parent down) -> the cycle stops and all applies back off.
+// Each cycle: settle earlier writes left open (ParentWriter::Settle, users
+// not in backoff), read pending totals, pick the due users
+// (hub/apply/apply_scheduler.h), hand them to ParentWriter::Write. A user the
+// parent does not know -> orphaned (never retried). A parent error of one
+// user -> that user backs off exponentially, the others go on. The parent
+// unreachable (ParentWriter::IsUnreachable) -> the cycle stops and all
+// applies back off.
 // Hooks are called on the thread running the cycle (the applier's thread, or
 // RunOneCycle's caller) with the cycle lock held: they must not call
 // RunOneCycle(). Stats() is safe from anywhere.
 class Applier {
  public:
-  Applier(Journal* journal, std::unique_ptr<ParentClient> parent, ApplierHooks hooks,
+  Applier(Journal* journal, std::unique_ptr<ParentWriter> writer, ApplierHooks hooks,
           ApplierOptions options);
   ~Applier();  // Stop()s
 
-  // Resolves open intents (reads each user back), then starts the thread.
-  // A parent that is down does not fail Start(): unresolved intents are
+  // Settles open writes (ParentWriter::Settle), then starts the thread.
+  // A parent that is down does not fail Start(): unresolved writes are
   // retried by the cycles (their users wait). Journal errors do fail it.
   absl::Status Start();
-  // Finishes the PATCH in flight (and its journal update), then returns.
+  // Finishes the write in flight (and its journal update), then returns.
   // Idempotent; RunOneCycle() still works afterwards (final flush).
   void Stop();
   // Runs one apply cycle on the caller's thread, as if the clock read `now`

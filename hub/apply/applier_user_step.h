@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.pb.h"
+#include "hub/apply/parent_writer.h"
 #include "hub/journal/journal.h"
 #include "hub/parent/parent_client.h"
 
@@ -27,13 +28,6 @@ struct UserStepResult {
   Outcome outcome = Outcome::kApplied;
   absl::Status status;                            // the error for the two error outcomes
   std::optional<hiddify_sync::v1::User> patched;  // the parent's answer to our PATCH
-};
-
-// Calls made to the parent (for ApplierStats).
-struct ParentCallTally {
-  uint64_t gets = 0;
-  uint64_t patches = 0;
-  uint64_t patch_failures = 0;
 };
 
 // Whether an intent's PATCH happened, judged from the value the parent holds

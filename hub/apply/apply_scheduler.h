@@ -1,16 +1,25 @@
-// Which users' pending bytes the applier PATCHes in this cycle (PATCHes are
-// expensive for the panel: each one re-applies its proxy configuration).
+// Which users' pending bytes the applier writes to the parent, in what order,
+// and how many it may write (api mode: every PATCH is expensive for the
+// panel, PANEL.md §1). Ranking: urgent users first (hub/apply/urgency_ranker.h:
+// their pending bytes or their recent rate take them to the quota soon), the
+// closest to the quota first; then the others whose oldest bytes waited
+// max_apply_delay, oldest first. The writes per minute come from a
+// PatchBudget (hub/apply/patch_budget.h) when the parent writer needs one.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.pb.h"
+#include "hub/apply/patch_budget.h"
+#include "hub/apply/urgency_ranker.h"
+#include "hub/apply/usage_rate_tracker.h"
 #include "hub/journal/journal.h"
 
 namespace hsync::hub {
@@ -19,6 +28,8 @@ struct ApplySchedule {
   absl::Duration max_apply_delay;  // bytes older than this are due
   uint64_t urgent_margin_bytes = 0;
   size_t max_users = 0;            // per cycle; 0 = no limit
+  // A user whose recent rate takes it to its quota within this is urgent.
+  absl::Duration urgent_horizon = absl::ZeroDuration();
 };
 
 // True when the user's pending bytes take it to its quota or within
@@ -30,15 +41,58 @@ bool IsUrgent(const PendingUser& pending, const hiddify_sync::v1::User& roster_v
 struct DueUser {
   PendingUser pending;
   bool urgent = false;
+  absl::Duration time_to_quota = absl::InfiniteDuration();
 };
 
-// The users to apply now, urgent ones first, then the oldest. A user is due
+using RosterLookup =
+    std::function<std::optional<hiddify_sync::v1::User>(const std::string& uuid)>;
+
+// The users to apply now, most urgent first, then the oldest. A user is due
 // when urgent (roster view known) or when its oldest bytes waited at least
 // max_apply_delay (always, also when the roster does not know the user).
-// `skip` excludes users (backoff, unresolved intent); `lookup` may be empty.
-std::vector<DueUser> SelectDueUsers(
-    const std::vector<PendingUser>& pending, absl::Time now, const ApplySchedule& schedule,
-    const std::function<std::optional<hiddify_sync::v1::User>(const std::string&)>& lookup,
-    const std::function<bool(const std::string&)>& skip);
+// `skip` excludes users (backoff, unresolved intent); `lookup` and `rate`
+// (bytes per second of a user) may be empty.
+std::vector<DueUser> SelectDueUsers(const std::vector<PendingUser>& pending, absl::Time now,
+                                    const ApplySchedule& schedule, const RosterLookup& lookup,
+                                    const std::function<bool(const std::string&)>& skip,
+                                    const std::function<double(const std::string&)>& rate = {});
+
+struct ApplySchedulerStats {
+  uint32_t writes_per_minute_budget = 0;  // 0 = unlimited
+  uint64_t writes_last_minute = 0;
+  uint64_t urgent_due = 0;            // urgent users in the last plan
+  uint64_t deferred_by_budget = 0;    // due users the last cycle left for lack of budget
+  uint64_t deferred_by_budget_total = 0;
+};
+
+// The applier's planner: learns each user's rate from the pending totals it
+// is shown, ranks the due users and hands out the write budget. Not
+// thread-safe (the applier's cycle).
+class ApplyScheduler {
+ public:
+  // `budget` null = writes are not budgeted (e.g. a parent written through
+  // its database, where a batch is cheap).
+  ApplyScheduler(ApplySchedule schedule, std::unique_ptr<PatchBudget> budget);
+
+  // Learns from `pending` and returns the due users, ranked (SelectDueUsers).
+  std::vector<DueUser> Plan(const std::vector<PendingUser>& pending, absl::Time now,
+                            const RosterLookup& lookup,
+                            const std::function<bool(const std::string&)>& skip);
+  // Before each write (one user's PATCH): true = go; false = the budget is
+  // spent, leave this and the remaining `left_in_plan` due users for later.
+  bool TakeWrite(absl::Time now, size_t left_in_plan);
+  // True when writes are budgeted (TakeWrite can say no).
+  bool budgeted() const { return budget_ != nullptr; }
+  // The user's `bytes` reached the parent.
+  void NoteApplied(const std::string& uuid, uint64_t bytes);
+  ApplySchedulerStats Stats(absl::Time now);
+
+ private:
+  ApplySchedule schedule_;
+  std::unique_ptr<PatchBudget> budget_;
+  PatchBudget counter_{0};  // writes of the last minute when not budgeted
+  UsageRateTracker rates_;
+  ApplySchedulerStats stats_;
+};
 
 }  // namespace hsync::hub

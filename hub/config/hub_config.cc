@@ -152,6 +152,40 @@ void ReadParent(ConfigReader& reader, HubConfig& config) {
                                               absl::Milliseconds(100), absl::Minutes(5));
 }
 
+void ReadParentDatabase(ConfigReader& reader, HubConfig& config) {
+  const std::string write = reader.GetEnum("parent.write", "api", {"api", "database"});
+  config.parent_write = write == "database" ? ParentWriteMode::kDatabase : ParentWriteMode::kApi;
+  ParentDatabaseOptions& db = config.parent_database;
+  db.socket = reader.GetString("parent.database.socket", db.socket);
+  if (db.socket.empty() || db.socket.front() != '/') {
+    reader.AddError("parent.database.socket", "must be the absolute path of MariaDB's unix socket");
+  }
+  db.user = reader.GetString("parent.database.user", db.user);
+  if (db.user.empty()) reader.AddError("parent.database.user", "must not be empty");
+  config.parent_database_password_file = reader.GetString("parent.database.password_file", "");
+  if (!config.parent_database_password_file.empty()) {
+    absl::StatusOr<std::string> password = ReadSecretFile(config.parent_database_password_file);
+    if (password.ok()) {
+      db.password = *std::move(password);
+    } else {
+      reader.AddError("parent.database.password_file", std::string(password.status().message()));
+    }
+  }
+  db.database = reader.GetString("parent.database.database", db.database);
+  if (!IsPlainSqlName(db.database)) {
+    reader.AddError("parent.database.database", "must be a plain name [A-Za-z0-9_] (1-64)");
+  }
+  db.hub_database = reader.GetString("parent.database.hub_database", db.hub_database);
+  if (!IsPlainSqlName(db.hub_database)) {
+    reader.AddError("parent.database.hub_database", "must be a plain name [A-Za-z0-9_] (1-64)");
+  } else if (db.hub_database == db.database) {
+    reader.AddError("parent.database.hub_database",
+                    "must differ from parent.database.database (the panel's schema)");
+  }
+  db.connect_timeout = config.parent.connect_timeout;
+  db.read_timeout = config.parent.request_timeout;
+}
+
 void ReadJournalApplyRoster(ConfigReader& reader, HubConfig& config) {
   config.journal_path = reader.GetString("journal.path", config.journal_path);
   if (config.journal_path.empty()) reader.AddError("journal.path", "must not be empty");
@@ -168,9 +202,15 @@ void ReadJournalApplyRoster(ConfigReader& reader, HubConfig& config) {
                                              absl::ZeroDuration(), absl::Hours(24));
   apply.urgent_margin_bytes = static_cast<uint64_t>(reader.GetInt(
       "apply.urgent_margin_bytes", int64_t{100} << 20, 0, int64_t{1} << 50));
+  apply.urgent_horizon = reader.GetDuration("apply.urgent_horizon", apply.urgent_horizon,
+                                            absl::ZeroDuration(), absl::Hours(24));
+  apply.max_patches_per_minute = static_cast<uint32_t>(reader.GetInt(
+      "apply.max_patches_per_minute", apply.max_patches_per_minute, 0, 100'000));
 
   config.roster_poll_interval = reader.GetDuration("roster.poll_interval", absl::Seconds(30),
                                                    absl::Seconds(1), absl::Hours(24));
+  config.roster_max_list_share =
+      reader.GetDouble("roster.max_list_share", config.roster_max_list_share, 0.0, 1.0);
 }
 
 void ReadMetrics(ConfigReader& reader, HubConfig& config) {
@@ -227,6 +267,7 @@ absl::StatusOr<HubConfig> ReadConfig(ConfigReader reader) {
   ReadOperatorSocket(reader, config);
   ReadTls(reader, config);
   ReadParent(reader, config);
+  ReadParentDatabase(reader, config);
   ReadJournalApplyRoster(reader, config);
   ReadNodes(reader, config);
   ReadMetrics(reader, config);

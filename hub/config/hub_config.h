@@ -19,6 +19,14 @@
 //     api_key_file                     file holding the Hiddify-API-Key (required; never logged)
 //     ca_file = ""                     extra CA bundle for the panel's certificate
 //     timeout = "20s"                  whole-request timeout; connect_timeout = "5s"
+//     write = "api"                    how usage reaches the parent: "api" (GET + PATCH per user)
+//                                      or "database" (one transaction per batch in the panel's
+//                                      MariaDB on this host; roster read from there too)
+//   [parent.database]                  (write = "database") the panel's MariaDB
+//     socket = "/run/mysqld/mysqld.sock"
+//     user = "root"; password_file = "" (none: unix_socket authentication)
+//     database = "hiddifypanel"        the panel's schema
+//     hub_database = "hiddify_sync_hub"  the hub's own schema there (ids of applied batches)
 //   [journal]
 //     path = "/var/lib/hiddify-sync/hub/journal.db"
 //     keep_reports = "168h"            raw audit reports older than this are pruned
@@ -27,8 +35,13 @@
 //     interval = "1s"                  how often pending usage is checked
 //     max_apply_delay = "60s"          a user's bytes wait at most this long before a PATCH
 //     urgent_margin_bytes = 104857600  bytes within this of the quota are PATCHed at once
+//     urgent_horizon = "120s"          a user whose recent rate reaches its quota within this is
+//                                      PATCHed first (closest to the quota first)
+//     max_patches_per_minute = 120     PATCH budget for the panel (and 1/6 of it per 10 s); 0 = none
 //   [roster]
-//     poll_interval = "30s"            how often the parent's user list is read
+//     poll_interval = "30s"            how often the parent's user list is read (at least)
+//     max_list_share = 0.1             longer intervals while the list is slow: the panel spends at
+//                                      most this share of its time on the hub's list reads (0 = off)
 //   [metrics]
 //     listen = "127.0.0.1:7445"        Prometheus /metrics over HTTP ("" = off; non-loopback warned)
 //   [nodes]                            one line per child: <node_id> = "sha256:<hex>"
@@ -46,6 +59,7 @@
 #include "common/logging.h"
 #include "hub/apply/applier.h"
 #include "hub/parent/parent_client.h"
+#include "hub/parent/parent_database.h"
 
 namespace hsync::hub {
 
@@ -59,6 +73,9 @@ struct HubTlsConfig {
   bool require_client_cert = false;
 };
 
+// How the applier makes the parent hold usage ([parent] write).
+enum class ParentWriteMode { kApi, kDatabase };
+
 struct HubConfig {
   std::string source;  // the file it was read from
   LogLevel log_level = LogLevel::kInfo;
@@ -70,11 +87,16 @@ struct HubConfig {
   // base_url, api_key (read from api_key_file), TLS and timeouts.
   ParentClientOptions parent;
   std::string parent_api_key_file;
+  ParentWriteMode parent_write = ParentWriteMode::kApi;
+  // [parent.database]; used only with ParentWriteMode::kDatabase.
+  ParentDatabaseOptions parent_database;
+  std::string parent_database_password_file;
   std::string journal_path = "/var/lib/hiddify-sync/hub/journal.db";
   absl::Duration keep_reports = absl::Hours(7 * 24);
   uint64_t audit_max_bytes = uint64_t{1} << 30;  // 0 = audit bounded by age only
   ApplierOptions apply;
   absl::Duration roster_poll_interval = absl::Seconds(30);
+  double roster_max_list_share = 0.1;  // 0 = read every poll_interval whatever it costs
   std::string metrics_listen = "127.0.0.1:7445";  // "" = no /metrics
   // node_id -> "sha256:<hex>" of the node's token.
   std::map<std::string, std::string> node_token_hashes;

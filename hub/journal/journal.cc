@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -15,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/proto_time.h"
@@ -57,7 +60,9 @@ struct WriterStatements {
       insert_report, add_counter, select_intent, insert_intent, delete_intent,
       select_pending_bytes, subtract_pending, delete_empty_pending, upsert_orphan,
       prune_reports_chunk, select_hash, insert_hash, select_counter, select_oldest_reports,
-      delete_reports_through, prune_hashes_chunk;
+      delete_reports_through, prune_hashes_chunk, select_batch_of_user, insert_batch,
+      insert_batch_user, select_batch, select_batch_users, delete_batch, delete_batch_users,
+      restart_pending_age;
 
   static absl::StatusOr<WriterStatements> Prepare(SqliteDb& db) {
 #define HSYNC_PREPARE(name, sql) ASSIGN_OR_RETURN(auto name, db.Prepare(sql))
@@ -125,6 +130,20 @@ struct WriterStatements {
                   "SELECT h.node_id, h.stream_id, h.seq FROM report_hashes AS h "
                   "JOIN streams AS s ON s.node_id = h.node_id AND s.stream_id = h.stream_id "
                   "WHERE h.received_at < ?1 AND h.seq + ?2 <= s.last_seq LIMIT ?3)");
+    HSYNC_PREPARE(select_batch_of_user, "SELECT batch_id FROM batch_users WHERE uuid = ?1");
+    HSYNC_PREPARE(insert_batch, "INSERT INTO batches(id, created_at) VALUES(?1, ?2)");
+    HSYNC_PREPARE(insert_batch_user,
+                  "INSERT INTO batch_users(uuid, batch_id, bytes) VALUES(?1, ?2, ?3)");
+    HSYNC_PREPARE(select_batch, "SELECT created_at FROM batches WHERE id = ?1");
+    HSYNC_PREPARE(select_batch_users,
+                  "SELECT uuid, bytes FROM batch_users WHERE batch_id = ?1 ORDER BY uuid");
+    HSYNC_PREPARE(delete_batch, "DELETE FROM batches WHERE id = ?1");
+    HSYNC_PREPARE(delete_batch_users, "DELETE FROM batch_users WHERE batch_id = ?1");
+    // Bytes left after a batch arrived while it was under way: their age
+    // restarts at the batch (as after an intent).
+    HSYNC_PREPARE(restart_pending_age,
+                  "UPDATE pending SET first_pending_at = max(first_pending_at, ?2) "
+                  "WHERE uuid = ?1");
 #undef HSYNC_PREPARE
     return WriterStatements{std::move(select_stream_seq), std::move(count_duplicate),
                             std::move(upsert_stream),     std::move(upsert_pending),
@@ -135,7 +154,11 @@ struct WriterStatements {
                             std::move(upsert_orphan),     std::move(prune_reports_chunk),
                             std::move(select_hash),       std::move(insert_hash),
                             std::move(select_counter),    std::move(select_oldest_reports),
-                            std::move(delete_reports_through), std::move(prune_hashes_chunk)};
+                            std::move(delete_reports_through), std::move(prune_hashes_chunk),
+                            std::move(select_batch_of_user), std::move(insert_batch),
+                            std::move(insert_batch_user),  std::move(select_batch),
+                            std::move(select_batch_users), std::move(delete_batch),
+                            std::move(delete_batch_users), std::move(restart_pending_age)};
   }
 };
 
@@ -277,6 +300,61 @@ struct Journal::Impl {
     if (row) bytes = FromSqlInt(s.ColumnInt64(0));
     s.Reset();
     return bytes;
+  }
+
+  // The open batch the user is in, nullopt if none.
+  absl::StatusOr<std::optional<int64_t>> BatchOfUser(const std::string& uuid) {
+    SqliteStatement& s = w->select_batch_of_user;
+    s.BindText(1, uuid);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    std::optional<int64_t> id;
+    if (row) id = s.ColumnInt64(0);
+    s.Reset();
+    return id;
+  }
+
+  // FailedPrecondition when the user has an open intent or batch: the parent
+  // may hold those bytes already.
+  absl::Status RequireNoOpenWrite(const std::string& uuid) {
+    ASSIGN_OR_RETURN(std::optional<uint64_t> intent, IntentBytes(uuid));
+    if (intent.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("journal: user ", uuid, " has an open intent; resolve it first"));
+    }
+    ASSIGN_OR_RETURN(std::optional<int64_t> batch, BatchOfUser(uuid));
+    if (batch.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "journal: user ", uuid, " is in open batch ", *batch, "; settle it first"));
+    }
+    return absl::OkStatus();
+  }
+
+  // The users of open batch `id` and its creation time; NotFound if not open.
+  absl::StatusOr<ApplyBatch> LoadBatch(int64_t id) {
+    SqliteStatement& b = w->select_batch;
+    b.BindInt64(1, id);
+    ASSIGN_OR_RETURN(bool found, b.Step());
+    ApplyBatch batch;
+    batch.id = id;
+    if (found) batch.created_at = absl::FromUnixMicros(b.ColumnInt64(0));
+    b.Reset();
+    if (!found) return absl::NotFoundError(absl::StrCat("journal: no open batch ", id));
+    SqliteStatement& u = w->select_batch_users;
+    u.BindInt64(1, id);
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, u.Step());
+      if (!row) break;
+      batch.users.push_back({u.ColumnText(0), FromSqlInt(u.ColumnInt64(1))});
+    }
+    u.Reset();
+    return batch;
+  }
+
+  absl::Status DropBatch(int64_t id) {
+    w->delete_batch_users.BindInt64(1, id);
+    RETURN_IF_ERROR(w->delete_batch_users.Run());
+    w->delete_batch.BindInt64(1, id);
+    return w->delete_batch.Run();
   }
 
   // `*rolled_back` is set when the report is refused because its seq was
@@ -569,6 +647,11 @@ absl::Status Journal::RecordIntent(const ApplyIntent& intent) {
       return absl::AlreadyExistsError(
           absl::StrCat("journal: user ", intent.uuid, " already has an open intent"));
     }
+    ASSIGN_OR_RETURN(std::optional<int64_t> batch, impl.BatchOfUser(intent.uuid));
+    if (batch.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "journal: user ", intent.uuid, " is in open batch ", *batch, "; settle it first"));
+    }
     ASSIGN_OR_RETURN(uint64_t pending, impl.PendingBytes(intent.uuid));
     if (pending < intent.bytes_applied) {
       return absl::FailedPreconditionError(
@@ -635,16 +718,126 @@ absl::StatusOr<std::vector<ApplyIntent>> Journal::OpenIntents() {
   return intents;
 }
 
+absl::StatusOr<ApplyBatch> Journal::RecordBatch(std::vector<BatchUser> users) {
+  if (users.empty()) return absl::InvalidArgumentError("journal: empty batch");
+  std::sort(users.begin(), users.end(),
+            [](const BatchUser& a, const BatchUser& b) { return a.uuid < b.uuid; });
+  for (size_t i = 0; i < users.size(); ++i) {
+    if (users[i].bytes == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("journal: batch user ", users[i].uuid, " with 0 bytes"));
+    }
+    if (i > 0 && users[i].uuid == users[i - 1].uuid) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("journal: user ", users[i].uuid, " twice in one batch"));
+    }
+  }
+  ApplyBatch batch;
+  batch.users = std::move(users);
+  absl::BitGen gen;
+  batch.id = absl::Uniform<int64_t>(gen, 1, std::numeric_limits<int64_t>::max());
+  absl::Status status = impl_->committer->Run([&](absl::Time now) -> absl::Status {
+    Impl& impl = *impl_;
+    for (const BatchUser& u : batch.users) {
+      RETURN_IF_ERROR(impl.RequireNoOpenWrite(u.uuid));
+      ASSIGN_OR_RETURN(uint64_t pending, impl.PendingBytes(u.uuid));
+      if (pending < u.bytes) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("journal: batch applies ", u.bytes, " bytes of user ", u.uuid,
+                         " but only ", pending, " are pending"));
+      }
+    }
+    batch.created_at = now;
+    impl.w->insert_batch.BindInt64(1, batch.id);
+    impl.w->insert_batch.BindInt64(2, absl::ToUnixMicros(now));
+    RETURN_IF_ERROR(impl.w->insert_batch.Run());
+    for (const BatchUser& u : batch.users) {
+      SqliteStatement& s = impl.w->insert_batch_user;
+      s.BindText(1, u.uuid);
+      s.BindInt64(2, batch.id);
+      s.BindInt64(3, ToSqlInt(u.bytes));
+      RETURN_IF_ERROR(s.Run());
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return batch;
+}
+
+absl::Status Journal::CompleteBatch(int64_t id, const std::vector<std::string>& orphaned) {
+  const std::set<std::string> orphans(orphaned.begin(), orphaned.end());
+  return impl_->committer->Run([&](absl::Time now) -> absl::Status {
+    Impl& impl = *impl_;
+    ASSIGN_OR_RETURN(ApplyBatch batch, impl.LoadBatch(id));
+    const int64_t created_us = absl::ToUnixMicros(batch.created_at);
+    int64_t applied = 0;
+    int64_t orphaned_bytes = 0;
+    for (const BatchUser& u : batch.users) {
+      RETURN_IF_ERROR(impl.SubtractPending(u.uuid, u.bytes));
+      impl.w->restart_pending_age.BindText(1, u.uuid);
+      impl.w->restart_pending_age.BindInt64(2, created_us);
+      RETURN_IF_ERROR(impl.w->restart_pending_age.Run());
+      if (orphans.count(u.uuid) == 0) {
+        applied += ToSqlInt(u.bytes);
+        continue;
+      }
+      SqliteStatement& s = impl.w->upsert_orphan;
+      s.BindText(1, u.uuid);
+      s.BindInt64(2, ToSqlInt(u.bytes));
+      s.BindInt64(3, absl::ToUnixMicros(now));
+      RETURN_IF_ERROR(s.Run());
+      orphaned_bytes += ToSqlInt(u.bytes);
+    }
+    if (applied > 0) RETURN_IF_ERROR(impl.AddCounter(kAppliedBytes, applied));
+    if (orphaned_bytes > 0) RETURN_IF_ERROR(impl.AddCounter(kOrphanedBytes, orphaned_bytes));
+    return impl.DropBatch(id);
+  });
+}
+
+absl::Status Journal::AbandonBatch(int64_t id) {
+  return impl_->committer->Run([&](absl::Time) -> absl::Status { return impl_->DropBatch(id); });
+}
+
+absl::StatusOr<std::vector<ApplyBatch>> Journal::OpenBatches() {
+  std::lock_guard<std::mutex> lock(impl_->read_mu);
+  SqliteDb& db = impl_->read_db;
+  RETURN_IF_ERROR(db.Exec("BEGIN"));  // batches and their users from one moment
+  auto read = [&]() -> absl::StatusOr<std::vector<ApplyBatch>> {
+    ASSIGN_OR_RETURN(SqliteStatement b,
+                     db.Prepare("SELECT id, created_at FROM batches ORDER BY created_at, id"));
+    std::vector<ApplyBatch> batches;
+    std::map<int64_t, size_t> index;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, b.Step());
+      if (!row) break;
+      ApplyBatch batch;
+      batch.id = b.ColumnInt64(0);
+      batch.created_at = absl::FromUnixMicros(b.ColumnInt64(1));
+      index[batch.id] = batches.size();
+      batches.push_back(std::move(batch));
+    }
+    ASSIGN_OR_RETURN(SqliteStatement u,
+                     db.Prepare("SELECT batch_id, uuid, bytes FROM batch_users ORDER BY uuid"));
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, u.Step());
+      if (!row) break;
+      auto it = index.find(u.ColumnInt64(0));
+      if (it == index.end()) continue;
+      batches[it->second].users.push_back({u.ColumnText(1), FromSqlInt(u.ColumnInt64(2))});
+    }
+    return batches;
+  };
+  absl::StatusOr<std::vector<ApplyBatch>> batches = read();
+  (void)db.Exec("COMMIT");
+  return batches;
+}
+
 absl::Status Journal::MarkOrphaned(const std::string& uuid, uint64_t bytes) {
   if (bytes == 0) return absl::InvalidArgumentError("journal: orphaning 0 bytes");
   return impl_->committer->Run([&](absl::Time now) -> absl::Status {
     Impl& impl = *impl_;
-    ASSIGN_OR_RETURN(std::optional<uint64_t> open, impl.IntentBytes(uuid));
-    if (open.has_value()) {
-      // The PATCH of that intent may have happened; resolve it first.
-      return absl::FailedPreconditionError(
-          absl::StrCat("journal: user ", uuid, " has an open intent; resolve it first"));
-    }
+    // The write of that intent or batch may have happened; settle it first.
+    RETURN_IF_ERROR(impl.RequireNoOpenWrite(uuid));
     RETURN_IF_ERROR(impl.SubtractPending(uuid, bytes));
     SqliteStatement& s = impl.w->upsert_orphan;
     s.BindText(1, uuid);

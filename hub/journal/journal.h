@@ -38,6 +38,20 @@ struct ApplyIntent {
   absl::Time created_at;
 };
 
+// One user's share of a database-writer batch.
+struct BatchUser {
+  std::string uuid;
+  uint64_t bytes = 0;
+};
+
+// A batch of the database writer: recorded before the parent's transaction,
+// open until CompleteBatch (it applied) or AbandonBatch (it did not).
+struct ApplyBatch {
+  int64_t id = 0;  // random, positive, 63 bits: also the batch's id on the parent
+  absl::Time created_at;
+  std::vector<BatchUser> users;  // by uuid
+};
+
 struct StreamState {
   std::string node_id;
   uint64_t stream_id = 0;
@@ -100,7 +114,7 @@ class Journal {
 
   // Persists the intent (durable on return). At most one open intent per
   // user: AlreadyExists if one is open. FailedPrecondition if bytes_applied
-  // exceeds the user's pending bytes. created_at unset (epoch) = now.
+  // exceeds the user's pending bytes or the user is in an open batch. created_at unset (epoch) = now.
   absl::Status RecordIntent(const ApplyIntent& intent);
   // In one transaction: pending[uuid] -= bytes_applied, applied total += it, drop the intent.
   // Requires the open intent with the same bytes_applied (FailedPrecondition
@@ -109,9 +123,25 @@ class Journal {
   // Drops the intent without touching pending (the PATCH did not happen). OK if none.
   absl::Status AbandonIntent(const std::string& uuid);
   absl::StatusOr<std::vector<ApplyIntent>> OpenIntents();
+  // Persists a new batch (durable on return) with a fresh random id.
+  // InvalidArgument for no users, a user twice or 0 bytes; FailedPrecondition
+  // when a user has fewer pending bytes, an open intent, or is in another
+  // open batch (nothing recorded then).
+  absl::StatusOr<ApplyBatch> RecordBatch(std::vector<BatchUser> users);
+  // In one transaction, for every user of the open batch: pending -= its
+  // bytes, counted as applied, or as orphaned for the uuids in `orphaned`
+  // (the parent had no such user); the batch is dropped. Bytes that arrived
+  // after the batch was recorded stay pending, their age restarting there.
+  // NotFound when the batch is not open, so a repeated call never subtracts twice.
+  absl::Status CompleteBatch(int64_t id, const std::vector<std::string>& orphaned);
+  // Drops the batch without touching pending (the parent did not commit it). OK if none.
+  absl::Status AbandonBatch(int64_t id);
+  // The open batches, oldest first.
+  absl::StatusOr<std::vector<ApplyBatch>> OpenBatches();
+
   // Moves `bytes` of the user's pending total to the orphan counters (orphaned
   // users = distinct uuids ever orphaned). Refused (FailedPrecondition) while
-  // the user has an open intent or fewer pending bytes.
+  // the user has an open intent or batch, or fewer pending bytes.
   absl::Status MarkOrphaned(const std::string& uuid, uint64_t bytes);
 
   absl::StatusOr<JournalStats> Stats();

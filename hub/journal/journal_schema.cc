@@ -67,6 +67,21 @@ CREATE TABLE IF NOT EXISTS intents(
   created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Batches of the database writer, recorded before the parent's transaction
+-- and removed with the pending subtraction after it (ARCHITECTURE.md
+-- "Exactly once" 4): an open batch after a crash is decided by whether its id
+-- is in the parent's database. A user is in at most one open batch.
+CREATE TABLE IF NOT EXISTS batches(
+  id INTEGER PRIMARY KEY,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batch_users(
+  uuid TEXT PRIMARY KEY,
+  batch_id INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS batch_users_by_batch ON batch_users(batch_id);
+
 -- Users the parent does not know, with the bytes given up for them.
 CREATE TABLE IF NOT EXISTS orphans(
   uuid TEXT PRIMARY KEY,

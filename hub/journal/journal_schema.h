@@ -10,7 +10,9 @@ namespace hsync::hub {
 // version is refused rather than misread, an older one is migrated at open.
 //   1: first version
 //   2: report_hashes (rollback detection), counter audit_bytes (audit size limit)
-inline constexpr int kJournalSchemaVersion = 2;
+// 3: apply batches (database writer); an older hub would not see an open
+// batch and could apply its bytes twice, so it refuses this journal.
+inline constexpr int kJournalSchemaVersion = 3;
 
 // Per-connection settings: WAL (checked), synchronous=FULL, busy timeout
 // (already set at open), page cache size.

@@ -213,6 +213,7 @@ absl::StatusOr<std::unique_ptr<ParentClient>> ParentClient::Create(ParentClientO
   http.ca_file = impl.options.ca_file;
   http.connect_timeout = impl.options.connect_timeout;
   http.request_timeout = impl.options.request_timeout;
+  http.cookie_jar = impl.options.cookie_jar;
   ASSIGN_OR_RETURN(impl.http, ParentHttpSession::Create(std::move(http)));
   return client;
 }
@@ -256,6 +257,19 @@ absl::StatusOr<hiddify_sync::v1::User> ParentClient::PatchUser(const std::string
                                                    ShortBodyForMessage(uuid, 64), "'"));
   }
   ASSIGN_OR_RETURN(std::string body, BuildPatchBody(patch));
+  return PatchWithBody(uuid, body);
+}
+
+absl::StatusOr<hiddify_sync::v1::User> ParentClient::SyncUserCores(const std::string& uuid) {
+  if (!IsPathSafeUuid(uuid)) {
+    return absl::InvalidArgumentError(absl::StrCat("parent: malformed user uuid '",
+                                                   ShortBodyForMessage(uuid, 64), "'"));
+  }
+  return PatchWithBody(uuid, "{}");
+}
+
+absl::StatusOr<hiddify_sync::v1::User> ParentClient::PatchWithBody(const std::string& uuid,
+                                                                   const std::string& body) {
   const std::string route = absl::StrCat(kUserRoute, uuid, "/");
   ASSIGN_OR_RETURN(HttpAnswer answer,
                    impl_->Call("patch", "PATCH", route, body, kUserNotFoundMessages));

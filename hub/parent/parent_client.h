@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.pb.h"
+#include "hub/parent/parent_cookie_jar.h"
 
 namespace hsync::hub {
 
@@ -33,6 +34,10 @@ struct ParentClientOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(20);
   std::string user_agent = "hiddify-sync/0.1.0";
+  // The panel session's cookies, shared by the clients it is given to (the
+  // hub gives one jar to all its clients: one panel session per hub run);
+  // null = the client keeps its own.
+  std::shared_ptr<ParentCookieJar> cookie_jar;
   // Called on the calling thread after every request (may be empty).
   std::function<void(const ParentCallRecord&)> on_call;
 };
@@ -92,6 +97,10 @@ class ParentClient {
   // hub/parent/panel_user_json.h); returns the user the panel answered with.
   // NotFound as for GetUser.
   absl::StatusOr<hiddify_sync::v1::User> PatchUser(const std::string& uuid, const UserPatch& patch);
+  // PATCH /api/v2/admin/user/<uuid>/ with the body {}: the row stays as it
+  // is and the panel's proxy-core drivers (xray, live) follow it (PANEL.md
+  // §4: removed, then added back when is_active). NotFound as for GetUser.
+  absl::StatusOr<hiddify_sync::v1::User> SyncUserCores(const std::string& uuid);
   // GET /api/v2/panel/ping/.
   absl::Status Ping();
 
@@ -99,6 +108,8 @@ class ParentClient {
 
  private:
   explicit ParentClient(ParentClientOptions options);
+  absl::StatusOr<hiddify_sync::v1::User> PatchWithBody(const std::string& uuid,
+                                                       const std::string& body);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -91,7 +91,10 @@ absl::StatusOr<HttpAnswer> ParentHttpSession::Perform(std::string_view method,
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, impl.headers);
   // In-memory cookie jar: send the panel's session cookie back, or every call
   // creates a new 10-day session in the panel's Redis (PANEL.md §1). The
-  // cookies survive curl_easy_reset; the engine is switched on again here.
+  // cookies survive curl_easy_reset; the engine (and the jar shared by the
+  // hub's sessions) is switched on again here.
+  ParentCookieJar* jar = impl.options.cookie_jar.get();
+  if (jar != nullptr) curl_easy_setopt(c, CURLOPT_SHARE, static_cast<CURLSH*>(jar->curl_share()));
   curl_easy_setopt(c, CURLOPT_COOKIEFILE, "");
   curl_easy_setopt(c, CURLOPT_USERAGENT, impl.options.user_agent.c_str());
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, impl.options.verify_tls ? 1L : 0L);
@@ -112,7 +115,18 @@ absl::StatusOr<HttpAnswer> ParentHttpSession::Perform(std::string_view method,
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     }
   }
+  // Until the shared jar holds the panel's cookie, one request at a time.
+  std::unique_lock<std::mutex> first_request =
+      jar != nullptr ? jar->EnterRequest() : std::unique_lock<std::mutex>();
   const CURLcode rc = curl_easy_perform(c);
+  if (first_request.owns_lock()) {
+    curl_slist* cookies = nullptr;
+    if (curl_easy_getinfo(c, CURLINFO_COOKIELIST, &cookies) == CURLE_OK && cookies != nullptr) {
+      jar->NoteCookie();
+    }
+    curl_slist_free_all(cookies);
+    first_request.unlock();
+  }
   if (sink.overflow) {
     return absl::DataLossError(absl::StrCat("parent: ", std::string(what), ": answer larger than ",
                                             impl.options.max_body_bytes, " bytes"));

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "hub/parent/parent_cookie_jar.h"
 
 namespace hsync::hub {
 
@@ -20,6 +21,8 @@ struct HttpSessionOptions {
   absl::Duration connect_timeout;
   absl::Duration request_timeout;
   size_t max_body_bytes = size_t{512} << 20;  // a 100k-user list is ~70 MB
+  // Shared with the hub's other sessions; null = this session's own jar.
+  std::shared_ptr<ParentCookieJar> cookie_jar;
 };
 
 struct HttpAnswer {

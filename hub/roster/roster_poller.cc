@@ -10,9 +10,11 @@
 
 namespace hsync::hub {
 
-RosterPoller::RosterPoller(std::unique_ptr<ParentClient> parent, RosterStore* store,
-                           absl::Duration interval)
-    : parent_(std::move(parent)), store_(store), interval_(interval) {}
+RosterPoller::RosterPoller(std::unique_ptr<RosterSource> source, RosterStore* store,
+                           ListPacing pacing)
+    : source_(std::move(source)), store_(store), pacer_(pacing) {
+  state_.effective_interval = pacer_.Interval();
+}
 
 RosterPoller::~RosterPoller() { Stop(); }
 
@@ -41,9 +43,21 @@ absl::Status RosterPoller::PollOnce() {
     ++state_.polls;
     state_.last_attempt_at = started;
   }
-  absl::StatusOr<PanelUserList> list = parent_->ListUsers();
-  absl::Status status = list.status();
-  if (list.ok()) {
+  absl::StatusOr<std::optional<PanelUserList>> read = source_->Read();
+  const absl::Duration took = absl::Now() - started;
+  absl::Status status = read.status();
+  if (read.ok() && !read->has_value()) {
+    // Nothing changed since the last read: the roster is as fresh as this read.
+    store_->MarkFresh(started);
+    absl::MutexLock lock(&mu_);
+    RecordReadTime(took);
+    state_.last_ok = true;
+    state_.last_success_at = started;
+    return status;
+  }
+  std::optional<PanelUserList> list;
+  if (read.ok()) list = std::move(**read);
+  if (list.has_value()) {
     const size_t count = list->users.size();
     KeptUsers kept;
     for (const SkippedPanelUser& skipped : list->skipped) {
@@ -73,6 +87,7 @@ absl::Status RosterPoller::PollOnce() {
     malloc_trim(0);
   }
   absl::MutexLock lock(&mu_);
+  RecordReadTime(took);
   state_.last_ok = status.ok();
   if (status.ok()) {
     state_.last_success_at = started;
@@ -113,6 +128,23 @@ void RosterPoller::LogSkippedChanges(const std::vector<SkippedPanelUser>& skippe
   skipped_causes_ = std::move(causes);
 }
 
+void RosterPoller::RecordReadTime(absl::Duration took) {
+  const absl::Duration interval_before = pacer_.Interval();
+  pacer_.Record(took);
+  state_.last_list_duration = took;
+  state_.effective_interval = pacer_.Interval();
+  // Logged when the interval moves by a quarter or more, or is back at poll_interval.
+  const absl::Duration now_interval = state_.effective_interval;
+  const bool back = now_interval == pacer_.pacing().poll_interval && interval_before != now_interval;
+  if (back || now_interval > interval_before * 1.25 || now_interval * 1.25 < interval_before) {
+    LogInfo(absl::StrCat("roster: reading the parent's users took ", absl::FormatDuration(took),
+                         "; reading them every ", absl::FormatDuration(now_interval),
+                         " (poll_interval ", absl::FormatDuration(pacer_.pacing().poll_interval),
+                         ", at most ", pacer_.pacing().max_share * 100,
+                         "% of the parent's time on it)"));
+  }
+}
+
 RosterPollerState RosterPoller::State() const {
   absl::MutexLock lock(&mu_);
   return state_;
@@ -123,7 +155,7 @@ void RosterPoller::Run() {
     PollOnce().IgnoreError();  // recorded in State()
     absl::MutexLock lock(&mu_);
     auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || poll_requested_; };
-    mu_.AwaitWithTimeout(absl::Condition(&wake), interval_);
+    mu_.AwaitWithTimeout(absl::Condition(&wake), pacer_.Interval());
     if (stopping_) return;
     poll_requested_ = false;
   }

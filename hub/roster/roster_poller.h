@@ -1,12 +1,16 @@
-// Reads the parent's user list at start and every poll interval, and makes
-// the RosterStore equal to it. A failed or garbage read publishes nothing
+// Reads the parent's user list (from a RosterSource: the API's list or the
+// panel's database) at start and every poll interval, and makes the
+// RosterStore equal to it; a source that knows nothing changed only marks
+// the roster fresh. A failed or garbage read publishes nothing
 // (the roster keeps its last good state) and is recorded for GetStatus.
 // A list element the hub cannot read is left out of that one read: the
 // other users are published, the unreadable one keeps the entry it had (it
 // is never published as removed) and is listed in skipped_users; one log
 // line when a user becomes skipped or its cause (the failing field)
 // changes, one when it is readable again.
-// Owns its ParentClient (one connection, used only by the poller thread).
+// The wait between reads is paced to the parent (hub/roster/list_pacer.h):
+// the configured poll interval, longer while a read is slow to answer.
+// Owns its source (used only by the poller thread).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +25,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hub/parent/parent_client.h"
+#include "hub/roster/list_pacer.h"
+#include "hub/roster/roster_source.h"
 #include "hub/roster/roster_store.h"
 
 namespace hsync::hub {
@@ -35,16 +41,20 @@ struct RosterPollerState {
   absl::Time last_error_at = absl::InfinitePast();
   // Elements left out of the last successful read (kept after a failed one).
   std::vector<SkippedPanelUser> skipped_users;
+  // Pacing: how long the last read took (good or failed) and the wait
+  // before the next one (>= the configured poll interval).
+  absl::Duration last_list_duration = absl::ZeroDuration();
+  absl::Duration effective_interval = absl::ZeroDuration();
 };
 
 class RosterPoller {
  public:
-  RosterPoller(std::unique_ptr<ParentClient> parent, RosterStore* store, absl::Duration interval);
+  RosterPoller(std::unique_ptr<RosterSource> source, RosterStore* store, ListPacing pacing);
   ~RosterPoller();  // Stop()s
   RosterPoller(const RosterPoller&) = delete;
   RosterPoller& operator=(const RosterPoller&) = delete;
 
-  // Starts the thread: one read now, then one every interval.
+  // Starts the thread: one read now, then one every (paced) interval.
   void Start();
   // Wakes the thread for a read now (no-op when not started).
   void PollSoon();
@@ -57,15 +67,17 @@ class RosterPoller {
 
  private:
   void Run();
+  // Feeds the pacer with one read's duration (and logs big interval changes).
+  void RecordReadTime(absl::Duration took) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Logs users that became skipped, changed cause or became readable again.
   void LogSkippedChanges(const std::vector<SkippedPanelUser>& skipped);
 
-  std::unique_ptr<ParentClient> parent_;
+  std::unique_ptr<RosterSource> source_;
   RosterStore* store_;
-  const absl::Duration interval_;
 
   mutable absl::Mutex mu_;
   RosterPollerState state_ ABSL_GUARDED_BY(mu_);
+  ListPacer pacer_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool poll_requested_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -329,6 +329,11 @@ size_t RosterStore::size() const {
   return size_;
 }
 
+void RosterStore::MarkFresh(absl::Time fetch_started_at) {
+  absl::MutexLock lock(&mu_);
+  if (loaded_) fetched_at_ = std::max(fetched_at_, fetch_started_at);
+}
+
 absl::Time RosterStore::fetched_at() const {
   absl::MutexLock lock(&mu_);
   return fetched_at_;

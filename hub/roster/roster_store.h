@@ -118,6 +118,10 @@ class RosterStore {
   // uuid is ignored.
   RosterChange Upsert(const hiddify_sync::v1::User& user, absl::Time now = absl::Now());
 
+  // A read that started at `fetch_started_at` found the parent unchanged:
+  // only fetched_at moves (nothing before the first ReplaceAll).
+  void MarkFresh(absl::Time fetch_started_at);
+
   std::optional<hiddify_sync::v1::User> Lookup(const std::string& uuid) const;
 
   bool loaded() const;

@@ -122,6 +122,33 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
   out.push_back(Gauge("hsync_hub_last_apply_timestamp_seconds",
                       "When the last apply cycle wrote to the parent (Unix time; 0 = never)",
                       UnixSeconds(s.last_apply_at())));
+  out.push_back(Gauge("hsync_hub_parent_write_database",
+                      "1 when usage is written into the parent's database ([parent] write = "
+                      "\"database\"), 0 for the API",
+                      s.parent_write_mode() == "database" ? 1 : 0));
+  out.push_back(Counter("hsync_hub_batches_applied_total",
+                        "Batches applied on the parent's database, one transaction each",
+                        static_cast<double>(s.batches_applied())));
+  out.push_back(Gauge("hsync_hub_last_batch_timestamp_seconds",
+                      "When the last batch was applied on the parent's database (0 = never)",
+                      UnixSeconds(s.last_batch_at())));
+  out.push_back(Gauge("hsync_hub_last_batch_users", "Users in the last applied batch",
+                      s.last_batch_users()));
+  out.push_back(Counter("hsync_hub_in_doubt_batches_resolved_total",
+                        "Batches left open by a crash or a lost commit answer, settled by their "
+                        "id on the parent",
+                        static_cast<double>(s.in_doubt_batches_resolved())));
+  out.push_back(Counter("hsync_hub_parent_db_errors_total",
+                        "Failures of the parent's database (down, no access, wrong schema)",
+                        static_cast<double>(s.parent_db_errors())));
+  out.push_back(Counter("hsync_hub_core_sync_patches_total",
+                        "PATCH {} calls that made the parent's cores follow a user whose "
+                        "is_active our writes flipped",
+                        static_cast<double>(s.core_sync_patches())));
+  out.push_back(Gauge("hsync_hub_core_sync_queued", "Users waiting for a core-sync PATCH {}",
+                      static_cast<double>(s.core_sync_queued())));
+  out.push_back(Counter("hsync_hub_core_sync_failures_total", "Failed core-sync PATCH {} tries",
+                        static_cast<double>(s.core_sync_failures())));
   out.push_back(Gauge("hsync_hub_parent_reachable",
                       "1 when the parent panel answered the last request", s.parent_reachable()));
   out.push_back(Counter("hsync_hub_orphaned_bytes_total",
@@ -129,6 +156,20 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
                         static_cast<double>(s.orphaned_bytes())));
   out.push_back(Gauge("hsync_hub_orphaned_users", "Users whose bytes were orphaned",
                       static_cast<double>(s.orphaned_users())));
+  out.push_back(Gauge("hsync_hub_patch_budget_per_minute",
+                      "PATCHes the applier may send to the parent per minute (0 = unlimited)",
+                      s.patch_budget_per_minute()));
+  out.push_back(Gauge("hsync_hub_patches_last_minute", "PATCHes sent to the parent in the last minute",
+                      static_cast<double>(s.patches_last_minute())));
+  out.push_back(Gauge("hsync_hub_urgent_users",
+                      "Users near their quota in the last apply cycle (applied first)",
+                      static_cast<double>(s.urgent_users())));
+  out.push_back(Gauge("hsync_hub_budget_deferred_users",
+                      "Due users the last apply cycle left for lack of PATCH budget",
+                      static_cast<double>(s.budget_deferred_users())));
+  out.push_back(Counter("hsync_hub_budget_deferred_total",
+                        "Due users left for a later cycle for lack of PATCH budget, summed per cycle",
+                        static_cast<double>(s.budget_deferred_total())));
 
   // Roster.
   out.push_back(Gauge("hsync_hub_roster_version", "Version of the roster the hub serves",
@@ -139,6 +180,13 @@ std::vector<prometheus::MetricFamily> HubStatusMetrics(const HubStatus& s, absl:
                       "Time since the roster was last read from the parent",
                       AgeSeconds(FromProtoTimestamp(s.roster_fetched_at()), now)));
   out.push_back(Gauge("hsync_hub_roster_watchers", "Open WatchRoster streams", s.roster_watchers()));
+  out.push_back(Gauge("hsync_hub_roster_poll_interval_seconds",
+                      "Wait between two reads of the parent's user list now (poll_interval, "
+                      "longer while the list is slow)",
+                      static_cast<double>(s.roster_poll_interval_effective_ms()) / 1000));
+  out.push_back(Gauge("hsync_hub_roster_last_list_seconds",
+                      "How long the last read of the parent's user list took",
+                      static_cast<double>(s.roster_last_list_ms()) / 1000));
   out.push_back(Gauge("hsync_hub_roster_skipped_users",
                       "Parent users left out of the last roster read because the hub could not "
                       "read them (they keep their previous entry)",

@@ -12,7 +12,14 @@
 #include "common/metric_families.h"
 #include "common/metrics_endpoint.h"
 #include "common/status_macros.h"
+#include "hub/apply/api_parent_writer.h"
 #include "hub/apply/applier.h"
+#include "hub/apply/database_parent_writer.h"
+#include "common/panel_time.h"
+#include "hub/parent/core_syncer.h"
+#include "hub/parent/parent_database.h"
+#include "hub/roster/database_roster_source.h"
+#include "hub/roster/roster_source.h"
 #include "hub/service/auth_rate_limiter.h"
 #include "hub/service/hub_metrics.h"
 #include "hub/service/hub_status.h"
@@ -97,19 +104,64 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
   parent_options.on_call = [instruments](const ParentCallRecord& call) {
     instruments->ParentCall(call);
   };
-  ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> applier_parent, ParentClient::Create(parent_options));
-  ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> poller_parent, ParentClient::Create(parent_options));
+  // One panel session for all the hub's calls (PANEL.md §1).
+  ASSIGN_OR_RETURN(parent_options.cookie_jar, ParentCookieJar::Create());
   RosterStore* roster = hub->roster_.get();
   ApplierHooks hooks;
   hooks.lookup_user = [roster](const std::string& uuid) { return roster->Lookup(uuid); };
-  hooks.on_user_patched = [roster](const hiddify_sync::v1::User& user) { roster->Upsert(user); };
   hooks.on_user_applied = [instruments](absl::Duration took, bool applied) {
     instruments->UserApplied(took, applied);
   };
-  hub->applier_ = std::make_unique<Applier>(hub->journal_.get(), std::move(applier_parent),
+  std::unique_ptr<ParentWriter> writer;
+  std::unique_ptr<RosterSource> roster_source;
+  if (config.parent_write == ParentWriteMode::kDatabase) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> core_parent, ParentClient::Create(parent_options));
+    auto db = std::make_unique<ParentDatabase>(config.parent_database);
+    // No access or a wrong schema stops the start with a clear message; a
+    // database that is down or restarting is only waited for.
+    if (absl::StatusOr<MariaDbConnection*> conn = db->Get(); !conn.ok()) {
+      const absl::Status& error = conn.status();
+      if (error.code() != absl::StatusCode::kUnavailable) {
+        return absl::Status(error.code(),
+                            absl::StrCat("parent database (", config.parent_database.socket, ", ",
+                                         config.parent_database.database, "): ", error.message()));
+      }
+      LogWarning(absl::StrCat("parent database not reachable yet, applies wait for it: ",
+                              error.message()));
+    }
+    auto db_writer = std::make_unique<DatabaseParentWriter>(hub->journal_.get(), std::move(db),
+                                                            [] { return PanelToday(); });
+    hub->database_writer_ = db_writer.get();
+    writer = std::move(db_writer);
+    roster_source = std::make_unique<DatabaseRosterSource>(
+        std::make_unique<ParentDatabase>(config.parent_database), [] { return PanelToday(); });
+    hub->core_syncer_ = std::make_unique<CoreSyncer>(
+        std::move(core_parent), config.apply.backoff_initial, config.apply.backoff_max);
+    CoreSyncer* syncer = hub->core_syncer_.get();
+    // Our SQL writes reach the parent's xray only through its API (PANEL.md
+    // §4): a user whose is_active they flipped gets one PATCH {}.
+    hooks.on_user_patched = [roster, syncer](const hiddify_sync::v1::User& user) {
+      const std::optional<hiddify_sync::v1::User> before = roster->Lookup(user.uuid());
+      roster->Upsert(user);
+      const bool flipped = before.has_value() ? before->is_active() != user.is_active()
+                                              : !user.is_active();
+      if (flipped) syncer->Enqueue(user.uuid());
+    };
+  } else {
+    ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> applier_parent, ParentClient::Create(parent_options));
+    ASSIGN_OR_RETURN(std::unique_ptr<ParentClient> poller_parent, ParentClient::Create(parent_options));
+    writer = std::make_unique<ApiParentWriter>(hub->journal_.get(), std::move(applier_parent),
+                                               config.apply.intent_settle_time);
+    roster_source = std::make_unique<ApiRosterSource>(std::move(poller_parent));
+    hooks.on_user_patched = [roster](const hiddify_sync::v1::User& user) { roster->Upsert(user); };
+  }
+  hub->parent_write_mode_ = config.parent_write == ParentWriteMode::kDatabase ? "database" : "api";
+  hub->applier_ = std::make_unique<Applier>(hub->journal_.get(), std::move(writer),
                                             std::move(hooks), config.apply);
-  hub->poller_ = std::make_unique<RosterPoller>(std::move(poller_parent), roster,
-                                                config.roster_poll_interval);
+  ListPacing pacing;
+  pacing.poll_interval = config.roster_poll_interval;
+  pacing.max_share = config.roster_max_list_share;
+  hub->poller_ = std::make_unique<RosterPoller>(std::move(roster_source), roster, pacing);
 
   RETURN_IF_ERROR(hub->StartServer(config));
   if (absl::Status started = hub->applier_->Start(); !started.ok()) {
@@ -117,6 +169,7 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
     return absl::Status(started.code(), absl::StrCat("applier: ", started.message()));
   }
   hub->poller_->Start();
+  if (hub->core_syncer_ != nullptr) hub->core_syncer_->Start();
   hub->StartMetrics(config.metrics_listen);
   return hub;
 }
@@ -213,6 +266,7 @@ void HubServer::Shutdown(absl::Duration grace) {
   if (pool_ != nullptr) pool_->Stop();
   if (poller_ != nullptr) poller_->Stop();
   if (applier_ != nullptr) applier_->Stop();
+  if (core_syncer_ != nullptr) core_syncer_->Stop();
   server_.reset();
   if (!operator_socket_.empty()) RemoveOperatorSocket(operator_socket_, operator_socket_inode_);
   journal_.reset();
@@ -226,6 +280,9 @@ absl::StatusOr<hiddify_sync::v1::HubStatus> HubServer::Status() {
   ASSIGN_OR_RETURN(in.streams, journal_->Streams());
   if (applier_ != nullptr) in.applier = applier_->Stats();
   if (poller_ != nullptr) in.poller = poller_->State();
+  in.parent_write_mode = parent_write_mode_;
+  if (database_writer_ != nullptr) in.database_writer = database_writer_->Stats();
+  if (core_syncer_ != nullptr) in.core_sync = core_syncer_->Stats();
   in.roster_version = roster_->version();
   in.roster_size = roster_->size();
   in.roster_fetched_at = roster_->fetched_at();

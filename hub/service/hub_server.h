@@ -25,6 +25,8 @@ class MetricsEndpoint;
 namespace hsync::hub {
 
 class Applier;
+class CoreSyncer;
+class DatabaseParentWriter;
 class AuthRateLimiter;
 class HubInstruments;
 class Journal;
@@ -39,9 +41,11 @@ const char* HubVersion();
 
 class HubServer {
  public:
-  // Start order: journal (Unavailable/Internal if it cannot be opened), gRPC
-  // server (health SERVING as soon as it listens, since the journal is open),
-  // applier (resolves open intents), roster poller (first read right away).
+  // Start order: journal (Unavailable/Internal if it cannot be opened), in
+  // database mode the parent's database (no access / wrong schema refuse the
+  // start; down is waited for), gRPC server (health SERVING as soon as it
+  // listens, since the journal is open), applier (settles open writes),
+  // roster poller (first read right away), core syncer (database mode).
   static absl::StatusOr<std::unique_ptr<HubServer>> Start(const HubConfig& config);
   ~HubServer();  // Shutdown(5s) if still running
 
@@ -84,6 +88,9 @@ class HubServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<RosterPoller> poller_;
+  std::unique_ptr<CoreSyncer> core_syncer_;     // database mode only
+  DatabaseParentWriter* database_writer_ = nullptr;  // owned by applier_; database mode only
+  std::string parent_write_mode_ = "api";
   std::unique_ptr<HubInstruments> instruments_;
   std::unique_ptr<MetricsEndpoint> metrics_;
   int port_ = 0;

@@ -89,6 +89,16 @@ HubStatus BuildHubStatus(const HubStatusInputs& in) {
   out.set_audit_bytes(in.journal.audit_bytes);
   out.set_audit_max_bytes(in.journal.audit_max_bytes);
   out.set_rollback_refusals(in.journal.rollback_refusals);
+  out.set_parent_write_mode(in.parent_write_mode);
+  out.set_batches_applied(in.database_writer.batches_applied);
+  SetTime(in.database_writer.last_batch_at, [&] { return out.mutable_last_batch_at(); });
+  out.set_last_batch_users(in.database_writer.last_batch_users);
+  out.set_in_doubt_batches_resolved(in.database_writer.in_doubt_resolved);
+  out.set_parent_db_errors(in.database_writer.db_errors);
+  out.set_last_parent_db_error(in.database_writer.last_db_error);
+  out.set_core_sync_patches(in.core_sync.patches);
+  out.set_core_sync_queued(in.core_sync.queued);
+  out.set_core_sync_failures(in.core_sync.failures);
   SetTime(in.journal.oldest_pending_at, [&] { return out.mutable_oldest_pending_at(); });
 
   SetTime(in.applier.last_apply_at, [&] { return out.mutable_last_apply_at(); });
@@ -120,6 +130,17 @@ HubStatus BuildHubStatus(const HubStatusInputs& in) {
   out.set_auth_refused_calls(in.auth_refused_calls);
   out.set_auth_blocked_peers(in.auth_blocked_peers);
   out.set_apply_errors(in.applier.apply_errors);
+
+  out.set_roster_poll_interval_effective_ms(
+      static_cast<uint64_t>(absl::ToInt64Milliseconds(in.poller.effective_interval)));
+  out.set_roster_last_list_ms(
+      static_cast<uint64_t>(absl::ToInt64Milliseconds(in.poller.last_list_duration)));
+  const ApplySchedulerStats& schedule = in.applier.schedule;
+  out.set_patch_budget_per_minute(schedule.writes_per_minute_budget);
+  out.set_patches_last_minute(schedule.writes_last_minute);
+  out.set_urgent_users(schedule.urgent_due);
+  out.set_budget_deferred_users(schedule.deferred_by_budget);
+  out.set_budget_deferred_total(schedule.deferred_by_budget_total);
   return out;
 }
 

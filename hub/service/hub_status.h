@@ -11,6 +11,8 @@
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.pb.h"
 #include "hub/apply/applier.h"
+#include "hub/apply/database_parent_writer.h"
+#include "hub/parent/core_syncer.h"
 #include "hub/journal/journal.h"
 #include "hub/roster/roster_poller.h"
 
@@ -40,6 +42,9 @@ struct HubStatusInputs {
   uint64_t auth_failures = 0;
   uint64_t auth_refused_calls = 0;
   uint32_t auth_blocked_peers = 0;
+  std::string parent_write_mode = "api";
+  DatabaseWriterStats database_writer;  // zero in api mode
+  CoreSyncStats core_sync;              // zero in api mode
 };
 
 // One NodeStatus per node that is configured, has journaled streams or has

@@ -130,8 +130,10 @@ std::string HubSettings(const hsync::hub::HubConfig& c) {
       c.parent.verify_tls, ",", c.parent.ca_file, ",", absl::FormatDuration(c.parent.request_timeout),
       ",", absl::FormatDuration(c.parent.connect_timeout), " journal=", c.journal_path, ",",
       absl::FormatDuration(c.keep_reports), " apply=", absl::FormatDuration(c.apply.cycle_interval),
-      ",", absl::FormatDuration(c.apply.max_apply_delay), ",", c.apply.urgent_margin_bytes,
-      " roster=", absl::FormatDuration(c.roster_poll_interval), " metrics=", c.metrics_listen,
+      ",", absl::FormatDuration(c.apply.max_apply_delay), ",", c.apply.urgent_margin_bytes, ",",
+      absl::FormatDuration(c.apply.urgent_horizon), ",", c.apply.max_patches_per_minute,
+      " roster=", absl::FormatDuration(c.roster_poll_interval), ",", c.roster_max_list_share,
+      " metrics=", c.metrics_listen,
       " nodes=", c.node_token_hashes.size());
 }
 

@@ -25,7 +25,11 @@ expect_mode 755 "$R/usr/bin/hiddify-sync-hub"
 cmp -s "$SRC/deploy/hiddify-sync-hub.service" "$R/etc/systemd/system/hiddify-sync-hub.service" ||
   fail "unit not installed as shipped"
 expect_mode 755 "$R/etc/hiddify-sync"
-cmp -s "$SRC/deploy/hub.toml.example" "$R/etc/hiddify-sync/hub.toml" || fail "hub.toml is not the example"
+# No Hiddify Manager database in this root: the API mode, otherwise the example.
+sed 's|^write = "database"|write = "api"|' "$SRC/deploy/hub.toml.example" >"$T/hub-api.toml"
+cmp -s "$T/hub-api.toml" "$R/etc/hiddify-sync/hub.toml" || fail "hub.toml is not the example in api mode"
+grep -q 'no Hiddify Manager database on this host: \[parent\] write = "api"' "$T/hub1.log" ||
+  fail "the api mode was not explained: $(cat "$T/hub1.log")"
 expect_mode 600 "$R/etc/hiddify-sync/hub.toml"
 [ -f "$R/etc/hiddify-sync/parent-api-key" ] && [ ! -s "$R/etc/hiddify-sync/parent-api-key" ] ||
   fail "parent-api-key is not an empty file"
@@ -38,6 +42,19 @@ grep -q "hiddify-sync-hub add-node" "$T/hub1.log" || fail "next step (add-node) 
 grep -q "CHANGE-ME" "$T/hub1.log" || fail "the unedited config was not pointed out"
 grep -q "fill /etc/hiddify-sync/parent-api-key" "$T/hub1.log" || fail "the empty API key was not pointed out"
 grep -q "TLS: /etc/hiddify-sync/tls/hub.pem is missing" "$T/hub1.log" || fail "the missing certificate was not pointed out"
+
+step "on a Hiddify Manager server the hub writes into the panel's database"
+RH="$T/root-hiddify"
+mkdir -p "$RH/opt/hiddify-manager/other/mysql" "$RH/run/mysqld"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$RH/run/mysqld/mysqld.sock"
+"$INSTALL" hub --from-build "$BUILD" --root "$RH" >"$T/hubdb.log" 2>&1 || fail "install failed: $(cat "$T/hubdb.log")"
+cmp -s "$SRC/deploy/hub.toml.example" "$RH/etc/hiddify-sync/hub.toml" || fail "hub.toml is not the example (database mode)"
+grep -q "Hiddify Manager's database is on this host (/run/mysqld/mysqld.sock): \[parent\] write = \"database\"" "$T/hubdb.log" ||
+  fail "the database mode was not explained: $(cat "$T/hubdb.log")"
+echo "# edited" >>"$RH/etc/hiddify-sync/hub.toml"
+"$INSTALL" hub --from-build "$BUILD" --root "$RH" >"$T/hubdb2.log" 2>&1 || fail "re-run failed"
+tail -1 "$RH/etc/hiddify-sync/hub.toml" | grep -q "# edited" || fail "an existing hub.toml was rewritten"
+grep -q "write = " "$T/hubdb2.log" && fail "the mode of an existing hub.toml was changed"
 
 step "the operator configures it; the hub writes its journal"
 sed -i 's#^url = .*#url = "https://parent.example.net/secretpath"#' "$R/etc/hiddify-sync/hub.toml"

@@ -23,6 +23,8 @@ ParentCalls ParentCalls::Minus(const ParentCalls& earlier) const {
   d.patch_user = patch_user - earlier.patch_user;
   d.other = other - earlier.other;
   d.usage_patches = usage_patches - earlier.usage_patches;
+  d.busy_ms = busy_ms - earlier.busy_ms;
+  d.sessions_created = sessions_created - earlier.sessions_created;
   return d;
 }
 
@@ -47,6 +49,8 @@ absl::StatusOr<ParentCalls> ReadParentCalls(hsync::testing::PanelsimRunner& pane
       }
     }
     calls.usage_patches = body.value("usage_patches", uint64_t{0});
+    calls.busy_ms = body.value("busy_ms", uint64_t{0});
+    calls.sessions_created = body.value("sessions_created", uint64_t{0});
   } catch (const nlohmann::json::exception& e) {
     return absl::InternalError(absl::StrCat("/_sim/counters: ", e.what()));
   }

@@ -18,6 +18,8 @@ struct ParentCalls {
   uint64_t patch_user = 0;     // PATCH patch_user
   uint64_t other = 0;          // everything else
   uint64_t usage_patches = 0;  // PATCHes that changed current_usage
+  uint64_t busy_ms = 0;        // the panel's serial clock: time spent serving API requests
+  uint64_t sessions_created = 0;
   uint64_t total() const { return list_users + get_user + patch_user + other; }
   ParentCalls Minus(const ParentCalls& earlier) const;
 };

@@ -69,10 +69,13 @@ absl::Status HubRunner::WriteConfig() {
       "operator_socket = \"", operator_socket(), "\"\n",
       "[parent]\nurl = \"", options_.parent_url, "\"\napi_key_file = \"", key_file,
       "\"\ntimeout = \"", options_.parent_timeout, "\"\nconnect_timeout = \"1s\"\n",
+      options_.parent_toml, "\n",
       "[journal]\npath = \"", dir_, "/journal.db\"\n",
       "[apply]\ninterval = \"", options_.apply_interval, "\"\nmax_apply_delay = \"",
-      options_.max_apply_delay, "\"\n",
-      "[roster]\npoll_interval = \"", options_.roster_poll_interval, "\"\n",
+      options_.max_apply_delay, "\"\nmax_patches_per_minute = ", options_.max_patches_per_minute,
+      "\nurgent_horizon = \"", options_.urgent_horizon, "\"\n",
+      "[roster]\npoll_interval = \"", options_.roster_poll_interval, "\"\nmax_list_share = ",
+      options_.max_list_share, "\n",
       "[metrics]\nlisten = \"", options_.metrics_listen, "\"\n[nodes]\n");
   for (const auto& [node, token] : options_.node_tokens) {
     absl::StrAppend(&text, node, " = \"", TokenHash(token), "\"\n");

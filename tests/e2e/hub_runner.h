@@ -25,7 +25,12 @@ struct HubRunnerOptions {
   std::string apply_interval = "200ms";
   std::string max_apply_delay = "1s";
   std::string roster_poll_interval = "1s";
+  // 0 = unlimited: tests with short intervals are not about the PATCH budget.
+  int max_patches_per_minute = 0;
+  std::string urgent_horizon = "120s";
+  double max_list_share = 0.1;
   std::string parent_timeout = "3s";
+  std::string parent_toml = "";  // appended verbatim inside [parent] (e.g. write = "database")
   std::string log_level = "info";
   std::string metrics_listen = "";  // [metrics] listen; "" = off (the default port may be taken)
 };

@@ -86,6 +86,11 @@ void LoadStream::ReportLoop() {
   }
 }
 
+std::map<std::string, absl::Time> LoadStream::cuts_seen() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cuts_seen_;
+}
+
 void LoadStream::RosterLoop() {
   while (!stop_.HasBeenNotified()) {
     grpc::ClientContext context;
@@ -99,7 +104,17 @@ void LoadStream::RosterLoop() {
     request.set_node_id(options_.node_id);
     auto reader = stub_->WatchRoster(&context, request);
     RosterUpdate update;
-    while (reader->Read(&update)) ++roster_updates_;
+    while (reader->Read(&update)) {
+      ++roster_updates_;
+      if (options_.cut_watched.empty()) continue;
+      const absl::Time now = absl::Now();
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& user : update.upserts()) {
+        if (!user.is_active() && options_.cut_watched.contains(user.uuid())) {
+          cuts_seen_.emplace(user.uuid(), now);
+        }
+      }
+    }
     (void)reader->Finish();
     {
       std::lock_guard<std::mutex> lock(roster_mu_);

@@ -37,6 +37,8 @@ struct LoadStreamOptions {
   absl::Duration phase;              // first report after this
   bool watch_roster = true;
   uint64_t seed = 1;
+  // Users whose cut (a roster update showing them not active) is timed.
+  std::set<std::string> cut_watched;
 };
 
 // A report of a watched user: its bytes are on the parent once the parent's
@@ -63,6 +65,8 @@ class LoadStream {
   uint64_t reports_acked() const { return reports_acked_.load(); }
   uint64_t failed_calls() const { return failed_calls_.load(); }
   uint64_t roster_updates() const { return roster_updates_.load(); }
+  // When a roster update first showed each cut_watched user not active.
+  std::map<std::string, absl::Time> cuts_seen();
   // Bytes acknowledged per user (call after Stop()).
   const std::map<std::string, uint64_t>& acked_bytes() const { return acked_; }
 
@@ -86,6 +90,7 @@ class LoadStream {
   std::atomic<uint64_t> failed_calls_{0};
   std::atomic<uint64_t> roster_updates_{0};
   absl::Notification stop_;
+  std::map<std::string, absl::Time> cuts_seen_;  // guarded by mu_
   std::mutex roster_mu_;
   grpc::ClientContext* roster_context_ = nullptr;  // guarded by roster_mu_
   std::thread report_thread_;

@@ -50,10 +50,12 @@ absl::Status OldToolClient::EnsureDb() {
 absl::Status OldToolClient::RunCycle() {
   RETURN_IF_ERROR(EnsureDb());
   absl::Status synced = SyncUsers();
+  const absl::Time send_started = absl::Now();
   absl::Status sent = SendUsage();
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
     ++stats_.cycles;
+    if (sent.ok()) stats_.send_spans.emplace_back(send_started, absl::Now());
     if (!sent.ok()) ++stats_.failed_cycles;
   }
   return synced.ok() ? sent : synced;

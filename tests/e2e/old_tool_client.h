@@ -20,6 +20,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
@@ -42,6 +44,9 @@ struct OldToolStats {
   uint64_t failed_cycles = 0;    // a send failed: nothing was zeroed
   uint64_t users_sent = 0;
   uint64_t bytes_sent = 0;
+  // When each finished cycle's usage step read the child (its bytes are on
+  // the parent when the cycle ends): start of SendUsage, end of the cycle.
+  std::vector<std::pair<absl::Time, absl::Time>> send_spans;
 };
 
 class OldToolClient {

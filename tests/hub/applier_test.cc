@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/panel_time.h"
 #include "common/units.h"
+#include "hub/apply/api_parent_writer.h"
 #include "tests/hub/journal_test_helpers.h"
 #include "tests/hub/parent_client_test_panel.h"
 #include "tests/hub/parent_client_test_proxy.h"
@@ -54,6 +55,7 @@ class ApplierTest : public ::testing::Test {
     options_.backoff_initial = absl::Seconds(1);
     options_.backoff_max = absl::Seconds(8);
     options_.intent_settle_time = absl::Seconds(2);
+    options_.max_patches_per_minute = 0;  // the budget has its own tests below
   }
   void TearDown() override {
     applier_.reset();
@@ -79,8 +81,14 @@ class ApplierTest : public ::testing::Test {
       patched_.push_back(user);
     };
     if (parent == nullptr) parent = panel_->Client();
-    applier_ = std::make_unique<Applier>(journal_.get(), std::move(parent), hooks, options_);
+    applier_ = std::make_unique<Applier>(journal_.get(), ApiWriter(journal_.get(), std::move(parent)),
+                                         hooks, options_);
     return *applier_;
+  }
+
+  std::unique_ptr<ParentWriter> ApiWriter(Journal* journal, std::unique_ptr<ParentClient> parent) {
+    return std::make_unique<ApiParentWriter>(journal, std::move(parent),
+                                             options_.intent_settle_time);
   }
 
   void Accept(const std::string& node, uint64_t seq, const std::vector<Delta>& deltas,
@@ -179,6 +187,69 @@ TEST_F(ApplierTest, UrgentUsersGoAtOnceOthersWaitForTheDelay) {
   ASSERT_TRUE(applier.RunOneCycle(now + absl::Seconds(61)).ok());
   EXPECT_EQ(panel_->Usage(calm), 50'000u);
   EXPECT_EQ(panel_->Usage(unknown), 5'000'000u);
+}
+
+TEST_F(ApplierTest, UnderATightBudgetTheUserAboutToCrossItsQuotaGoesFirst) {
+  // Eight users due (old bytes); the one whose pending bytes take it over its
+  // quota is the fifth in the journal's order. A budget of 6 per minute = 1
+  // per 10 s: the first cycle writes only that user.
+  std::vector<std::string> users;
+  for (int i = 0; i < 8; ++i) {
+    users.push_back(NewUuid());
+    panel_->CreateUser(users.back(), 1'000'000'000, 0, "2024-01-01");
+    SetRosterView(users.back(), 1'000'000'000, 0);
+  }
+  const std::string crossing = users[4];
+  SetRosterView(crossing, 1'000'000'000, 999'000'000);
+  std::vector<Delta> deltas;
+  for (const std::string& u : users) deltas.push_back({u, 2'000'000});
+  Accept("n", 1, deltas);
+  options_.max_patches_per_minute = 6;
+  Applier& applier = MakeApplier();
+  panel_->ResetCounters();
+  const absl::Time now = absl::Now() + absl::Minutes(2);  // everyone's bytes are due
+  ASSERT_TRUE(applier.RunOneCycle(now).ok());
+  ApplierStats stats = applier.Stats();
+  EXPECT_EQ(stats.schedule.urgent_due, 1u);
+  EXPECT_EQ(stats.schedule.deferred_by_budget, 7u);
+  ASSERT_TRUE(applier.RunOneCycle(now + absl::Seconds(1)).ok());  // same 10 s: nothing
+  EXPECT_EQ(panel_->Calls("PATCH patch_user"), 1);
+  EXPECT_EQ(panel_->Usage(crossing), 2'000'000u);
+  for (const std::string& u : users) {
+    if (u != crossing) {
+      EXPECT_EQ(panel_->Usage(u), 0u);
+    }
+  }
+  stats = applier.Stats();
+  EXPECT_EQ(stats.schedule.writes_per_minute_budget, 6u);
+  EXPECT_EQ(stats.schedule.writes_last_minute, 1u);
+  EXPECT_EQ(stats.schedule.deferred_by_budget, 7u);
+}
+
+TEST_F(ApplierTest, TheRunningApplierNeverExceedsItsBudget) {
+  // 40 users due at once; a budget of 12 per minute = 2 per 10 s. The
+  // applier's own thread runs for 3 s of wall clock: exactly 2 PATCHes reach
+  // the panel, the rest wait (counted as deferred).
+  std::vector<Delta> deltas;
+  for (int i = 0; i < 40; ++i) {
+    const std::string u = NewUuid();
+    panel_->CreateUser(u, 1'000'000'000, 0, "2024-01-01");
+    deltas.push_back({u, 1000});
+  }
+  Accept("n", 1, deltas);
+  options_.max_patches_per_minute = 12;
+  options_.max_apply_delay = absl::ZeroDuration();
+  panel_->ResetCounters();
+  Applier& applier = MakeApplier();
+  ASSERT_TRUE(applier.Start().ok());
+  absl::SleepFor(absl::Seconds(3));
+  applier.Stop();
+  EXPECT_EQ(panel_->Calls("PATCH patch_user"), 2);
+  const ApplierStats stats = applier.Stats();
+  EXPECT_EQ(stats.patches_total, 2u);
+  EXPECT_EQ(stats.schedule.writes_last_minute, 2u);
+  EXPECT_EQ(stats.schedule.deferred_by_budget, 38u);
+  EXPECT_GE(stats.schedule.deferred_by_budget_total, 38u);
 }
 
 TEST_F(ApplierTest, AppliedBytesStartThePackageAndMoveLastOnlineForward) {
@@ -326,7 +397,7 @@ TEST_F(ApplierTest, RealParentOutageAndRestartLosesNothing) {
   panel->CreateUser(a, kBytesPerGiB, 5, "2024-01-01");
   Accept("n", 1, {{a, 1000}});
   ApplierOptions options = options_;
-  Applier applier(journal_.get(), panel->Client(), {}, options);
+  Applier applier(journal_.get(), ApiWriter(journal_.get(), panel->Client()), {}, options);
   ASSERT_TRUE(panel->runner().process().Signal(SIGKILL).ok());
   ASSERT_TRUE(applier.RunOneCycle(Later()).ok());
   EXPECT_FALSE(applier.Stats().parent_reachable);
@@ -550,7 +621,7 @@ class ApplierCrashTest : public ApplierTest {
       o.request_timeout = absl::Seconds(60);
       auto client = ParentClient::Create(o);
       if (!client.ok()) _exit(4);
-      Applier applier(journal->get(), std::move(*client), {}, options_);
+      Applier applier(journal->get(), ApiWriter(journal->get(), std::move(*client)), {}, options_);
       (void)applier.RunOneCycle(Later());
       _exit(0);
     }

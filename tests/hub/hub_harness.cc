@@ -100,11 +100,12 @@ absl::Status HubProcess::WriteConfig() {
       "log_level = \"", setup_.log_level, "\"\n", "listen = \"", target(), "\"\n",
       "operator_socket = \"", operator_socket(), "\"\n",
       "plaintext = true\n\n[parent]\nurl = \"", setup_.parent_url, "\"\napi_key_file = \"",
-      key_file, "\"\ntimeout = \"", setup_.parent_timeout, "\"\nconnect_timeout = \"1s\"\n\n",
+      key_file, "\"\ntimeout = \"", setup_.parent_timeout, "\"\nconnect_timeout = \"1s\"\n", setup_.parent_toml, "\n",
       "[journal]\npath = \"", dir_, "/journal.db\"\n", setup_.journal_toml, "\n",
       "[apply]\ninterval = \"",
       setup_.apply_interval, "\"\nmax_apply_delay = \"", setup_.max_apply_delay,
-      "\"\nurgent_margin_bytes = ", setup_.urgent_margin_bytes, "\n\n",
+      "\"\nurgent_margin_bytes = ", setup_.urgent_margin_bytes,
+      "\nmax_patches_per_minute = ", setup_.max_patches_per_minute, "\n\n",
       "[roster]\npoll_interval = \"", setup_.poll_interval, "\"\n\n[metrics]\nlisten = \"",
       setup_.metrics_listen, "\"\n\n[nodes]\n");
   for (const auto& [node, token] : setup_.node_tokens) {

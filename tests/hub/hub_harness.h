@@ -35,9 +35,12 @@ struct HubSetup {
   std::string apply_interval = "100ms";
   std::string max_apply_delay = "0s";
   uint64_t urgent_margin_bytes = 100u << 20;
+  // 0 = unlimited: tests with short intervals are not about the PATCH budget.
+  uint32_t max_patches_per_minute = 0;
   std::string poll_interval = "30s";
   std::string parent_timeout = "3s";
   std::string log_level = "info";
+  std::string parent_toml = "";  // appended verbatim inside [parent] (e.g. write = "database")
   std::string extra_toml = "";  // appended verbatim
   std::string journal_toml = "";  // appended verbatim inside [journal]
   std::string metrics_listen = "";  // [metrics] listen; "" = off (the default port may be taken)
