@@ -171,6 +171,11 @@ void ReadJournalApplyRoster(ConfigReader& reader, HubConfig& config) {
 
   config.roster_poll_interval = reader.GetDuration("roster.poll_interval", absl::Seconds(30),
                                                    absl::Seconds(1), absl::Hours(24));
+  config.roster_usage_interval = reader.GetDuration("roster.usage_interval", absl::Seconds(60),
+                                                    absl::ZeroDuration(), absl::Hours(24));
+  config.roster_history_max_bytes = static_cast<uint64_t>(
+      reader.GetInt("roster.history_max_bytes", static_cast<int64_t>(config.roster_history_max_bytes),
+                    int64_t{1} << 16, int64_t{1} << 34));
 }
 
 void ReadMetrics(ConfigReader& reader, HubConfig& config) {

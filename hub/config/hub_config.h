@@ -29,6 +29,8 @@
 //     urgent_margin_bytes = 104857600  bytes within this of the quota are PATCHed at once
 //   [roster]
 //     poll_interval = "30s"            how often the parent's user list is read
+//     usage_interval = "60s"           usage-only changes go to children at most this often ("0s" = at once)
+//     history_max_bytes = 67108864     deltas kept for reporters that reconnect (older -> full roster)
 //   [metrics]
 //     listen = "127.0.0.1:7445"        Prometheus /metrics over HTTP ("" = off; non-loopback warned)
 //   [nodes]                            one line per child: <node_id> = "sha256:<hex>"
@@ -75,6 +77,10 @@ struct HubConfig {
   uint64_t audit_max_bytes = uint64_t{1} << 30;  // 0 = audit bounded by age only
   ApplierOptions apply;
   absl::Duration roster_poll_interval = absl::Seconds(30);
+  // Usage-only changes reach children at most once per this interval (0 = at once).
+  absl::Duration roster_usage_interval = absl::Seconds(60);
+  // Bytes of deltas kept for streams that are behind (reconnects within minutes).
+  uint64_t roster_history_max_bytes = uint64_t{64} << 20;
   std::string metrics_listen = "127.0.0.1:7445";  // "" = no /metrics
   // node_id -> "sha256:<hex>" of the node's token.
   std::map<std::string, std::string> node_token_hashes;

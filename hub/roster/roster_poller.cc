@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,12 @@
 #include "common/logging.h"
 
 namespace hsync::hub {
+namespace {
+
+// How often the poller thread checks whether coalesced usage changes are due.
+constexpr absl::Duration kUsageFlushTick = absl::Seconds(1);
+
+}  // namespace
 
 RosterPoller::RosterPoller(std::unique_ptr<ParentClient> parent, RosterStore* store,
                            absl::Duration interval)
@@ -41,42 +48,46 @@ absl::Status RosterPoller::PollOnce() {
     ++state_.polls;
     state_.last_attempt_at = started;
   }
-  absl::StatusOr<PanelUserList> list = parent_->ListUsers();
+  // Users go into the replacement as they are parsed; it keeps only the
+  // changed ones, and publishes nothing unless the whole read succeeds.
+  std::unique_ptr<RosterStore::Replacement> replacement = store_->BeginReplace(started);
+  absl::StatusOr<std::vector<SkippedPanelUser>> list =
+      parent_->ListUsers([&replacement](hiddify_sync::v1::User user) { replacement->Add(user); });
   absl::Status status = list.status();
   if (list.ok()) {
-    const size_t count = list->users.size();
+    const size_t count = replacement->added();
     KeptUsers kept;
-    for (const SkippedPanelUser& skipped : list->skipped) {
+    for (const SkippedPanelUser& skipped : *list) {
       if (skipped.uuid.empty()) {
         kept.all = true;
       } else {
         kept.uuids.insert(skipped.uuid);
       }
     }
-    absl::StatusOr<RosterChange> change =
-        store_->ReplaceAll(std::move(list->users), started, kept);
+    absl::StatusOr<RosterChange> change = replacement->Commit(kept);
     if (change.ok()) {
-      LogSkippedChanges(list->skipped);
+      LogSkippedChanges(*list);
       if (change->changed) {
         LogInfo(absl::StrCat("roster: version ", change->version, ", ", count, " users (",
                              change->upserts, " new or changed, ", change->removals, " removed",
-                             list->skipped.empty()
+                             list->empty()
                                  ? std::string()
-                                 : absl::StrCat(", ", list->skipped.size(), " unreadable kept"),
+                                 : absl::StrCat(", ", list->size(), " unreadable kept"),
                              ")"));
       }
     } else {
       status = absl::DataLossError(
           absl::StrCat("parent user list rejected: ", change.status().message()));
     }
-    // A big list leaves freed heap behind; hand it back to the system.
-    malloc_trim(0);
   }
+  replacement.reset();
+  // A big list leaves freed heap behind; hand it back to the system.
+  malloc_trim(0);
   absl::MutexLock lock(&mu_);
   state_.last_ok = status.ok();
   if (status.ok()) {
     state_.last_success_at = started;
-    state_.skipped_users = std::move(list->skipped);
+    state_.skipped_users = *std::move(list);
   } else {
     ++state_.failures;
     state_.last_error = absl::StrCat("list users: ", status.ToString());
@@ -121,10 +132,17 @@ RosterPollerState RosterPoller::State() const {
 void RosterPoller::Run() {
   while (true) {
     PollOnce().IgnoreError();  // recorded in State()
+    const absl::Time next_poll = absl::Now() + interval_;
+    while (true) {
+      store_->FlushDueUsage();  // coalesced usage changes, when due (cheap otherwise)
+      absl::MutexLock lock(&mu_);
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || poll_requested_; };
+      const absl::Duration wait = std::min(next_poll - absl::Now(), kUsageFlushTick);
+      if (wait > absl::ZeroDuration()) mu_.AwaitWithTimeout(absl::Condition(&wake), wait);
+      if (stopping_) return;
+      if (poll_requested_ || absl::Now() >= next_poll) break;
+    }
     absl::MutexLock lock(&mu_);
-    auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || poll_requested_; };
-    mu_.AwaitWithTimeout(absl::Condition(&wake), interval_);
-    if (stopping_) return;
     poll_requested_ = false;
   }
 }

@@ -6,6 +6,9 @@
 // is never published as removed) and is listed in skipped_users; one log
 // line when a user becomes skipped or its cause (the failing field)
 // changes, one when it is readable again.
+// The list is parsed as it arrives and fed user by user into a
+// RosterStore::Replacement (memory of the changes, not of the list). Between
+// reads the thread also publishes the store's coalesced usage changes when due.
 // Owns its ParentClient (one connection, used only by the poller thread).
 #pragma once
 

@@ -13,6 +13,8 @@
 #include "hub/apply/applier.h"
 #include "hub/journal/journal.h"
 #include "hub/roster/roster_poller.h"
+#include "hub/roster/roster_store.h"
+#include "hub/roster/roster_stream.h"
 
 namespace hsync::hub {
 
@@ -35,6 +37,8 @@ struct HubStatusInputs {
   uint64_t roster_size = 0;
   absl::Time roster_fetched_at = absl::InfinitePast();
   uint32_t roster_watchers = 0;
+  RosterStoreStats roster_store;
+  RosterStreamTotals roster_streams;
   std::vector<std::string> configured_nodes;
   std::map<std::string, NodeLiveState> live;
   uint64_t auth_failures = 0;
