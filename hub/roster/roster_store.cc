@@ -26,6 +26,7 @@ constexpr char kTagRemoved = 0x22;         // RosterUpdate.removed_uuids
 constexpr char kTagEpoch = 0x28;           // RosterUpdate.roster_epoch (varint)
 constexpr char kTagChunkIndex = 0x30;      // RosterUpdate.chunk_index (varint)
 constexpr char kTagChunkCount = 0x38;      // RosterUpdate.chunk_count (varint)
+constexpr char kTagUsageUpdate = 0x42;     // RosterUpdate.usage_updates (length-delimited)
 constexpr char kTagSnapshotUser = 0x12;    // RosterSnapshot.users
 constexpr char kTagSnapshotFetched = 0x1a; // RosterSnapshot.fetched_at
 
@@ -155,9 +156,11 @@ std::optional<User> DecodeRecord(const char* record, size_t size) {
   return user;
 }
 
-// A kept full snapshot older than this is let go once the roster moved on
-// (it pins the bucket buffers of its version).
-constexpr absl::Duration kSnapshotKeep = absl::Minutes(10);
+// A kept full snapshot pins the bucket buffers of its version (up to a
+// second copy of the roster once everything changed): once the roster moved
+// on, it is let go when no stream is sending it and it is older than this —
+// long enough for a reporter whose stream broke to come back and resume.
+constexpr absl::Duration kSnapshotKeep = absl::Minutes(2);
 
 }  // namespace
 
@@ -342,15 +345,38 @@ void RosterStore::FlushDueUsageLocked(absl::Time now, RosterChange* change) {
   if (!usage_.Due(now)) return;
   std::vector<std::pair<std::string, std::string>> taken = usage_.TakeAll(now);
   ++usage_flushes_;
+  // Children get only the usage fields (UsageUpdate, ~70 bytes a user instead
+  // of the whole record); the buckets take the whole records, so that a full
+  // roster carries the latest state.
   absl::flat_hash_map<size_t, BucketChanges> changes;
+  std::vector<std::string> entries;
+  size_t bytes = 0;
+  auto publish = [&] {
+    PublishLocked({}, {}, /*record=*/true, entries);
+    change->upserts += entries.size();
+    entries.clear();
+    bytes = 0;
+  };
   for (auto& [uuid, record] : taken) {
     const size_t b = BucketOf(uuid);
     auto it = buckets_[b].users.find(uuid);
     if (it == buckets_[b].users.end()) continue;  // cannot happen: a removal erases it
+    std::optional<User> user = DecodeRecord(record.data(), record.size());
+    if (!user.has_value()) continue;
+    hiddify_sync::v1::UsageUpdate usage;
+    usage.set_uuid(uuid);
+    usage.set_current_usage_bytes(user->current_usage_bytes());
+    usage.set_last_online(user->last_online());
+    std::string entry;
+    AppendLengthDelimited(&entry, kTagUsageUpdate, usage.SerializeAsString());
+    bytes += entry.size();
+    entries.push_back(std::move(entry));
     changes[b].emplace(uuid, Change{std::move(record), it->second.access_digest});
+    if (bytes >= kMaxDeltaBytes) publish();
   }
+  if (!entries.empty()) publish();
   if (changes.empty()) return;
-  PublishChangesLocked(changes, /*single=*/false, std::nullopt, change);
+  for (auto& [b, bucket_changes] : changes) RebuildBucket(buckets_[b], bucket_changes, std::nullopt);
   change->changed = true;
 }
 
@@ -439,16 +465,19 @@ void RosterStore::RebuildBucket(Bucket& bucket, BucketChanges& changes,
 }
 
 void RosterStore::PublishLocked(const std::vector<const std::string*>& upserts,
-                                const std::vector<std::string>& removed, bool record) {
+                                const std::vector<std::string>& removed, bool record,
+                                const std::vector<std::string>& usage_entries) {
   ++version_;
   full_cache_.reset();
-  if (last_snapshot_ != nullptr && absl::Now() - last_snapshot_made_at_ > kSnapshotKeep) {
+  if (last_snapshot_ != nullptr && last_snapshot_.use_count() == 1 &&
+      absl::Now() - last_snapshot_made_at_ > kSnapshotKeep) {
     last_snapshot_.reset();
   }
   std::string header = UpdateHeader(version_, /*full=*/false, epoch_);
   size_t size = header.size();
   for (const std::string* record : upserts) size += record->size();
   for (const std::string& uuid : removed) size += uuid.size() + 6;
+  for (const std::string& entry : usage_entries) size += entry.size();
   if (!record || size > options_.history_max_bytes) {
     // Too big to keep: streams that have not seen it get a full update.
     history_.clear();
@@ -464,6 +493,7 @@ void RosterStore::PublishLocked(const std::vector<const std::string*>& upserts,
   bytes.reserve(size);
   for (const std::string* record : upserts) bytes.append(*record);
   for (const std::string& uuid : removed) AppendLengthDelimited(&bytes, kTagRemoved, uuid);
+  for (const std::string& entry : usage_entries) bytes.append(entry);
   update->message.Append(std::move(bytes));
   history_bytes_ += update->message.total_size;
   history_.push_back(std::move(update));

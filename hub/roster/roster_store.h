@@ -12,7 +12,8 @@
 //
 // Usage-only changes (current_usage_bytes, last_online: nothing a child does
 // with them changes what the user can do) are not published at once: they
-// wait in a UsageCoalescer and go out together every `usage_interval`. Any
+// wait in a UsageCoalescer and go out together every `usage_interval`, as
+// RosterUpdate.usage_updates (the usage fields only, not the whole user). Any
 // other change (enable/is_active, quota, dates, mode, keys, name, comment,
 // lang, telegram_id, creation, removal) is published at once, with the
 // user's latest usage. Lookup() always answers the latest state.
@@ -263,8 +264,10 @@ class RosterStore {
   // Bumps the version and records the delta built from `upserts` (records)
   // and `removed` (uuids).
   // `record` = false: not kept in the history (nobody can hold the version before).
+  // `usage_entries`: encoded RosterUpdate.usage_updates records.
   void PublishLocked(const std::vector<const std::string*>& upserts,
-                     const std::vector<std::string>& removed, bool record)
+                     const std::vector<std::string>& removed, bool record,
+                     const std::vector<std::string>& usage_entries = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Publishes `changes` (per bucket) as deltas of about kMaxDeltaBytes (one
   // version each; a single version when `single`), then rebuilds their buckets.

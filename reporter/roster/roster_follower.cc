@@ -166,7 +166,9 @@ bool RosterFollower::FollowOnce() {
 absl::Status RosterFollower::ApplyReceived(const hiddify_sync::v1::RosterUpdate& update) {
   if (update.full() && update.chunk_count() > 0) return ApplyChunk(update);
   if (update.full()) assembly_.Reset();  // an unchunked full roster replaces one in progress
-  RETURN_IF_ERROR(ApplyUpdate(update));
+  if (update.full() || update.upserts_size() > 0 || update.removed_uuids_size() > 0) {
+    RETURN_IF_ERROR(ApplyUpdate(update));
+  }  // else usage only (usage_updates): nothing the child writes, no transaction
   SetPosition(RosterPosition{update.roster_epoch(), update.version()});
   board_->Update([&](auto& r) {
     if (update.full()) {

@@ -130,7 +130,9 @@ std::string HubSettings(const hsync::hub::HubConfig& c) {
       ",", absl::FormatDuration(c.parent.connect_timeout), " journal=", c.journal_path, ",",
       absl::FormatDuration(c.keep_reports), " apply=", absl::FormatDuration(c.apply.cycle_interval),
       ",", absl::FormatDuration(c.apply.max_apply_delay), ",", c.apply.urgent_margin_bytes,
-      " roster=", absl::FormatDuration(c.roster_poll_interval), " metrics=", c.metrics_listen,
+      " roster=", absl::FormatDuration(c.roster_poll_interval), ",",
+      absl::FormatDuration(c.roster_usage_interval), ",", c.roster_history_max_bytes,
+      " metrics=", c.metrics_listen,
       " nodes=", c.node_token_hashes.size());
 }
 

@@ -370,10 +370,16 @@ TEST(RosterStoreUsageTest, UsageOnlyChangesWaitForTheIntervalThenGoOutTogether) 
   EXPECT_EQ(store.version(), 2u);
   RosterUpdate delta = Decode(store.NextUpdate(1));
   EXPECT_FALSE(delta.full());
-  ASSERT_EQ(delta.upserts_size(), 2);
-  for (const User& user : delta.upserts()) {
-    EXPECT_EQ(user.current_usage_bytes(), user.uuid() == Uuid(1) ? 6u : 7u);
+  EXPECT_EQ(delta.upserts_size(), 0);  // the usage fields only
+  ASSERT_EQ(delta.usage_updates_size(), 2);
+  for (const auto& usage : delta.usage_updates()) {
+    EXPECT_EQ(usage.current_usage_bytes(), usage.uuid() == Uuid(1) ? 6u : 7u);
+    EXPECT_EQ(usage.last_online(), "0001-01-01 00:00:00");
   }
+  EXPECT_LT(delta.ByteSizeLong(), 200u);
+  // A full roster carries the latest state.
+  EXPECT_EQ(Decode(store.FullUpdate()).upserts_size(), 3);
+  EXPECT_EQ(store.Lookup(Uuid(2))->current_usage_bytes(), 7u);
   EXPECT_EQ(store.Stats().usage_pending, 0u);
   EXPECT_EQ(store.Stats().usage_flushes, 1u);
   // The next change of a user waits a whole interval after that flush: at
@@ -382,7 +388,7 @@ TEST(RosterStoreUsageTest, UsageOnlyChangesWaitForTheIntervalThenGoOutTogether) 
   EXPECT_FALSE(store.FlushDueUsage(kT0 + absl::Seconds(120)).changed);
   EXPECT_TRUE(store.FlushDueUsage(kT0 + absl::Seconds(122)).changed);
   EXPECT_EQ(store.version(), 3u);
-  EXPECT_EQ(Decode(store.NextUpdate(2)).upserts(0).current_usage_bytes(), 9u);
+  EXPECT_EQ(Decode(store.NextUpdate(2)).usage_updates(0).current_usage_bytes(), 9u);
 }
 
 TEST(RosterStoreUsageTest, AccessChangesGoOutAtOnceWithTheLatestUsage) {
