@@ -171,7 +171,7 @@ void ReadJournalApplyRoster(ConfigReader& reader, HubConfig& config) {
 
   config.roster_poll_interval = reader.GetDuration("roster.poll_interval", absl::Seconds(30),
                                                    absl::Seconds(1), absl::Hours(24));
-  config.roster_usage_interval = reader.GetDuration("roster.usage_interval", absl::Seconds(60),
+  config.roster_usage_interval = reader.GetDuration("roster.usage_interval", absl::Seconds(120),
                                                     absl::ZeroDuration(), absl::Hours(24));
   config.roster_history_max_bytes = static_cast<uint64_t>(
       reader.GetInt("roster.history_max_bytes", static_cast<int64_t>(config.roster_history_max_bytes),

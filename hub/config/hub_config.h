@@ -29,7 +29,7 @@
 //     urgent_margin_bytes = 104857600  bytes within this of the quota are PATCHed at once
 //   [roster]
 //     poll_interval = "30s"            how often the parent's user list is read
-//     usage_interval = "60s"           usage-only changes go to children at most this often ("0s" = at once)
+//     usage_interval = "120s"          usage-only changes go to children at most this often ("0s" = at once)
 //     history_max_bytes = 67108864     deltas kept for reporters that reconnect (older -> full roster)
 //   [metrics]
 //     listen = "127.0.0.1:7445"        Prometheus /metrics over HTTP ("" = off; non-loopback warned)
@@ -78,7 +78,7 @@ struct HubConfig {
   ApplierOptions apply;
   absl::Duration roster_poll_interval = absl::Seconds(30);
   // Usage-only changes reach children at most once per this interval (0 = at once).
-  absl::Duration roster_usage_interval = absl::Seconds(60);
+  absl::Duration roster_usage_interval = absl::Seconds(120);
   // Bytes of deltas kept for streams that are behind (reconnects within minutes).
   uint64_t roster_history_max_bytes = uint64_t{64} << 20;
   std::string metrics_listen = "127.0.0.1:7445";  // "" = no /metrics

@@ -222,10 +222,10 @@ void RosterStore::Replacement::Add(const User& user) {
   candidates_.push_back(Candidate{user.uuid(), std::move(record), AccessDigest(user)});
 }
 
-absl::StatusOr<RosterChange> RosterStore::Replacement::Commit(const KeptUsers& kept) {
+absl::StatusOr<RosterChange> RosterStore::Replacement::Commit(const KeptUsers& kept,
+                                                               absl::Time now) {
   if (!status_.ok()) return status_;
   RosterStore& s = *store_;
-  const absl::Time now = absl::Now();
   RosterChange change;
   {
     absl::MutexLock lock(&s.mu_);

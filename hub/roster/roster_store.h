@@ -123,7 +123,7 @@ struct RosterStoreOptions {
   size_t history_max_updates = 0;
   size_t history_max_bytes = 64u << 20;
   // Usage-only changes are published at most once per this interval (0 = at once).
-  absl::Duration usage_interval = absl::Seconds(60);
+  absl::Duration usage_interval = absl::Seconds(120);
   // Names this run's versions; 0 = a random one.
   uint64_t epoch = 0;
 };
@@ -158,8 +158,9 @@ class RosterStore {
    public:
     // Takes one user of the list. An empty or repeated uuid makes Commit fail.
     void Add(const hiddify_sync::v1::User& user);
-    // As ReplaceAll, with the users added.
-    absl::StatusOr<RosterChange> Commit(const KeptUsers& kept = {});
+    // As ReplaceAll, with the users added; `now` dates usage changes held
+    // for the coalesced flush (and a flush that is due).
+    absl::StatusOr<RosterChange> Commit(const KeptUsers& kept = {}, absl::Time now = absl::Now());
     size_t added() const { return seen_.size(); }
 
    private:

@@ -272,6 +272,7 @@ RosterFollower::RosterFollower(hiddify_sync::v1::SyncHub::Stub* stub, const std:
   AddBearer(&context_, token);
   request_ = request;
   request_.set_node_id(node_id);
+  state_.version = request.have_version();  // deltas follow the version held
   stub->async()->WatchRoster(&context_, &request_, this);
   StartRead(&update_);
   StartCall();

@@ -66,6 +66,13 @@ Result Run(int users, int minutes, absl::Duration usage_interval) {
       if (next->full) std::abort();  // the history must reach back
       bytes += next->message.total_size;
       ++messages;
+      if (std::getenv("BENCH_DEBUG") != nullptr) {
+        hiddify_sync::v1::RosterUpdate update;
+        update.ParseFromString(next->message.Flatten());
+        std::printf("  v%llu %zu bytes, %d upserts, %d usage\n",
+                    static_cast<unsigned long long>(next->version), next->message.total_size,
+                    update.upserts_size(), update.usage_updates_size());
+      }
       sent_version = next->version;
     }
   };
@@ -82,7 +89,7 @@ Result Run(int users, int minutes, absl::Duration usage_interval) {
     if (second % 30 == 0) {
       auto read = store.BeginReplace(now - absl::Seconds(1));
       for (const User& u : roster) read->Add(u);
-      if (!read->Commit().ok()) std::abort();
+      if (!read->Commit({}, now).ok()) std::abort();
     }
     store.FlushDueUsage(now);
     drain();
@@ -108,7 +115,7 @@ int main(int argc, char** argv) {
               " each), %.0f messages/min each\n",
               before.bytes_per_minute_per_child * children / 1e6, children,
               before.bytes_per_minute_per_child / 1e6, before.messages_per_minute);
-  for (int seconds : {60, 300}) {
+  for (int seconds : {60, 120, 300}) {
     const Result after = Run(users, minutes, absl::Seconds(seconds));
     std::printf("RESULT usage coalesced every %d s: %.2f MB/min to %d children (%.3f MB/min each),"
                 " %.0f messages/min each: %.1fx less\n",

@@ -521,7 +521,10 @@ TEST_F(HubRosterTest, UsageOnlyChangesWaitForTheIntervalAccessChangesGoAtOnce) {
       [](const State& s) {
         return s.by_uuid.at(TestUserUuid(0, 0x73)).current_usage_bytes() == 3 * kBytesPerGiB / 2;
       },
-      absl::Seconds(15)));
+      absl::Seconds(15)))
+      << "usage " << follower->Snapshot().by_uuid.at(TestUserUuid(0, 0x73)).current_usage_bytes()
+      << ", usage updates " << follower->Snapshot().usage_updates << ", pending "
+      << hub->Status()->roster_usage_pending();
   absl::StatusOr<HubStatus> status = hub->Status();
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->roster_usage_pending(), 0u);
