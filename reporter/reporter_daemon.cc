@@ -98,6 +98,8 @@ ReporterDaemon::ReporterDaemon(ReporterConfig config)
   RosterFollowerOptions follower_options;
   follower_options.node_id = config_.node_id;
   follower_options.token = config_.hub.token;
+  follower_options.panel_database = config_.mysql.database;
+  follower_options.state = &store_;
   follower_ = std::make_unique<RosterFollower>(channel_, db_options_, &applier_, core_syncer_.get(), &board_,
                                                follower_options);
   status_service_ = std::make_unique<StatusService>(&board_, channel_);

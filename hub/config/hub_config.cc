@@ -211,6 +211,11 @@ void ReadJournalApplyRoster(ConfigReader& reader, HubConfig& config) {
                                                    absl::Seconds(1), absl::Hours(24));
   config.roster_max_list_share =
       reader.GetDouble("roster.max_list_share", config.roster_max_list_share, 0.0, 1.0);
+  config.roster_usage_interval = reader.GetDuration("roster.usage_interval", absl::Seconds(120),
+                                                    absl::ZeroDuration(), absl::Hours(24));
+  config.roster_history_max_bytes = static_cast<uint64_t>(
+      reader.GetInt("roster.history_max_bytes", static_cast<int64_t>(config.roster_history_max_bytes),
+                    int64_t{1} << 16, int64_t{1} << 34));
 }
 
 void ReadMetrics(ConfigReader& reader, HubConfig& config) {

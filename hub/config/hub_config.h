@@ -42,6 +42,8 @@
 //     poll_interval = "30s"            how often the parent's user list is read (at least)
 //     max_list_share = 0.1             longer intervals while the list is slow: the panel spends at
 //                                      most this share of its time on the hub's list reads (0 = off)
+//     usage_interval = "120s"          usage-only changes go to children at most this often ("0s" = at once)
+//     history_max_bytes = 67108864     deltas kept for reporters that reconnect (older -> full roster)
 //   [metrics]
 //     listen = "127.0.0.1:7445"        Prometheus /metrics over HTTP ("" = off; non-loopback warned)
 //   [nodes]                            one line per child: <node_id> = "sha256:<hex>"
@@ -97,6 +99,10 @@ struct HubConfig {
   ApplierOptions apply;
   absl::Duration roster_poll_interval = absl::Seconds(30);
   double roster_max_list_share = 0.1;  // 0 = read every poll_interval whatever it costs
+  // Usage-only changes reach children at most once per this interval (0 = at once).
+  absl::Duration roster_usage_interval = absl::Seconds(120);
+  // Bytes of deltas kept for streams that are behind (reconnects within minutes).
+  uint64_t roster_history_max_bytes = uint64_t{64} << 20;
   std::string metrics_listen = "127.0.0.1:7445";  // "" = no /metrics
   // node_id -> "sha256:<hex>" of the node's token.
   std::map<std::string, std::string> node_token_hashes;

@@ -12,6 +12,7 @@
 #include "common/panel_time.h"
 #include "common/status_macros.h"
 #include "common/units.h"
+#include "hub/parent/panel_user_list_parser.h"
 
 namespace hsync::hub {
 namespace {
@@ -212,36 +213,51 @@ absl::StatusOr<User> ParsePanelUser(std::string_view body) {
   return UserFromJson(parsed);
 }
 
-absl::StatusOr<PanelUserList> ParsePanelUserList(std::string_view body) {
-  ASSIGN_OR_RETURN(json parsed, ParseJson(body));
-  if (!parsed.is_array()) {
-    return absl::DataLossError(
-        absl::StrCat("parent user list: expected a JSON array, got ", TypeName(parsed)));
+absl::StatusOr<ListElement> ParsePanelUserListElement(std::string_view element, size_t index) {
+  ASSIGN_OR_RETURN(json parsed, ParseJson(element));
+  ListElement out;
+  std::string field;
+  auto user = UserFromJson(parsed, &field);
+  if (user.ok()) {
+    out.user = *std::move(user);
+    return out;
   }
-  PanelUserList list;
-  list.users.reserve(parsed.size());
-  for (size_t i = 0; i < parsed.size(); ++i) {
-    std::string field;
-    auto user = UserFromJson(parsed[i], &field);
-    if (user.ok()) {
-      list.users.push_back(std::move(*user));
-    } else {
-      SkippedPanelUser skipped;
-      if (parsed[i].is_object()) {
-        auto uuid = parsed[i].find("uuid");
-        if (uuid != parsed[i].end() && uuid->is_string() &&
-            IsPrintableKey(uuid->get_ref<const std::string&>())) {
-          skipped.uuid = uuid->get<std::string>();
-        }
-      }
-      skipped.field = std::move(field);
-      absl::string_view reason = user.status().message();
-      absl::ConsumePrefix(&reason, kUserObjectPrefix);
-      skipped.reason = ShortBodyForMessage(absl::StrCat("element ", i, ": ", reason), 300);
-      list.skipped.push_back(std::move(skipped));
+  if (parsed.is_object()) {
+    auto uuid = parsed.find("uuid");
+    if (uuid != parsed.end() && uuid->is_string() &&
+        IsPrintableKey(uuid->get_ref<const std::string&>())) {
+      out.skipped.uuid = uuid->get<std::string>();
     }
-    parsed[i] = json();  // a big list should not be held twice
   }
+  out.skipped.field = std::move(field);
+  absl::string_view reason = user.status().message();
+  absl::ConsumePrefix(&reason, kUserObjectPrefix);
+  out.skipped.reason = ShortBodyForMessage(absl::StrCat("element ", index, ": ", reason), 300);
+  return out;
+}
+
+absl::Status ParsePanelUserListHead(std::string_view head) {
+  // Only the head is known: a complete small value tells its type, anything
+  // else is "not JSON" (the type of a cut value cannot be known).
+  json parsed = json::parse(head.begin(), head.end(), nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    const std::string_view start = head.substr(0, std::min<size_t>(head.size(), 1));
+    if (start == "{") {
+      return absl::DataLossError("parent user list: expected a JSON array, got object");
+    }
+    return absl::DataLossError(
+        absl::StrCat("parent answered a body that is not JSON: '", ShortBodyForMessage(head), "'"));
+  }
+  return absl::DataLossError(
+      absl::StrCat("parent user list: expected a JSON array, got ", TypeName(parsed)));
+}
+
+absl::StatusOr<PanelUserList> ParsePanelUserList(std::string_view body) {
+  PanelUserList list;
+  PanelUserListParser parser([&list](User user) { list.users.push_back(std::move(user)); });
+  RETURN_IF_ERROR(parser.Feed(body));
+  RETURN_IF_ERROR(parser.Finish());
+  list.skipped = parser.TakeSkipped();
   return list;
 }
 

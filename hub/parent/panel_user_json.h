@@ -3,6 +3,7 @@
 // is an error (DataLoss) with a short description, never a guess.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,18 @@ absl::StatusOr<hiddify_sync::v1::User> ParsePanelUser(std::string_view body);
 // `skipped` (its uuid when readable, the failing field, the reason); the rest
 // are returned. A body that is not JSON or not an array -> DataLoss.
 absl::StatusOr<PanelUserList> ParsePanelUserList(std::string_view body);
+
+// One element of the list's array, as ParsePanelUserList judges it: the user,
+// or (user unset) why it was left out. Not JSON at all -> DataLoss.
+struct ListElement {
+  std::optional<hiddify_sync::v1::User> user;
+  SkippedPanelUser skipped;
+};
+absl::StatusOr<ListElement> ParsePanelUserListElement(std::string_view element, size_t index);
+
+// The error for a list body that does not start as a JSON array (`head`: its
+// first bytes): "not JSON" or "expected a JSON array, got <type>".
+absl::Status ParsePanelUserListHead(std::string_view head);
 
 // The JSON text of a PATCH body holding exactly the set fields of `patch`:
 // current_usage_GB as hsync::BytesToPanelGiB prints it (exact round trip),

@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "hub/parent/panel_user_json.h"
+#include "hub/parent/panel_user_list_parser.h"
 #include "hub/parent/parent_client_http.h"
 
 namespace hsync::hub {
@@ -138,11 +139,12 @@ struct ParentClient::Impl {
 
   // Performs the request; any HTTP answer comes back, transport failures are
   // marked as such.
-  absl::StatusOr<HttpAnswer> Request(std::string_view kind, std::string_view method,
-                                     const std::string& route, const std::string& body,
-                                     const std::string& what) {
+  absl::StatusOr<HttpAnswer> Request(
+      std::string_view kind, std::string_view method, const std::string& route,
+      const std::string& body, const std::string& what,
+      const std::function<absl::Status(std::string_view)>* on_success_body = nullptr) {
     const absl::Time start = absl::Now();
-    auto answer = http->Perform(method, base + route, body, what);
+    auto answer = http->Perform(method, base + route, body, what, on_success_body);
     if (options.on_call) {
       options.on_call(ParentCallRecord{kind, answer.ok() ? static_cast<int>(answer->status) : 0,
                                        absl::Now() - start});
@@ -219,19 +221,37 @@ absl::StatusOr<std::unique_ptr<ParentClient>> ParentClient::Create(ParentClientO
 }
 
 absl::StatusOr<PanelUserList> ParentClient::ListUsers() {
+  PanelUserList list;
+  ASSIGN_OR_RETURN(list.skipped, ListUsers([&list](hiddify_sync::v1::User user) {
+                     list.users.push_back(std::move(user));
+                   }));
+  return list;
+}
+
+absl::StatusOr<std::vector<SkippedPanelUser>> ParentClient::ListUsers(
+    const std::function<void(hiddify_sync::v1::User)>& on_user) {
   const std::string what = absl::StrCat("GET ", kUserRoute);
-  ASSIGN_OR_RETURN(HttpAnswer answer, impl_->Request("list", "GET", kUserRoute, "", what));
+  PanelUserListParser parser(on_user);
+  const std::function<absl::Status(std::string_view)> feed = [&parser](std::string_view piece) {
+    return parser.Feed(piece);
+  };
+  auto answer = impl_->Request("list", "GET", kUserRoute, "", what, &feed);
+  if (!answer.ok()) {
+    if (answer.status().code() == absl::StatusCode::kDataLoss) {
+      return Impl::WithContext(answer.status(), what);
+    }
+    return answer.status();
+  }
   // The panel answers 404 "You have no user" when the caller owns no user:
   // an empty roster, not a failure (PANEL.md §1). Only the panel's own.
-  if (answer.status == 404 && IsPanelsOwn404(answer.body, kNoUserMessages)) {
-    return PanelUserList{};
+  if (answer->status == 404 && IsPanelsOwn404(answer->body, kNoUserMessages)) {
+    return std::vector<SkippedPanelUser>{};
   }
-  if (answer.status < 200 || answer.status >= 300) {
-    return ErrorForAnswer(answer, what, kNoUserMessages);
+  if (answer->status < 200 || answer->status >= 300) {
+    return ErrorForAnswer(*answer, what, kNoUserMessages);
   }
-  auto users = ParsePanelUserList(answer.body);
-  if (!users.ok()) return Impl::WithContext(users.status(), what);
-  return users;
+  if (absl::Status done = parser.Finish(); !done.ok()) return Impl::WithContext(done, what);
+  return parser.TakeSkipped();
 }
 
 absl::StatusOr<hiddify_sync::v1::User> ParentClient::GetUser(const std::string& uuid) {

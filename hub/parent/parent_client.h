@@ -90,6 +90,11 @@ class ParentClient {
   // user" = empty list. An element that cannot be read is left out and
   // listed in `skipped`; a body that is not a JSON array fails the whole read.
   absl::StatusOr<PanelUserList> ListUsers();
+  // The same read, streamed: each user goes to `on_user` as its element is
+  // parsed (memory of one user, not of the list); the elements left out are
+  // returned. On error the users given so far must be discarded.
+  absl::StatusOr<std::vector<SkippedPanelUser>> ListUsers(
+      const std::function<void(hiddify_sync::v1::User)>& on_user);
   // GET /api/v2/admin/user/<uuid>/. NotFound only for the panel's own
   // "User not found" / "user not found".
   absl::StatusOr<hiddify_sync::v1::User> GetUser(const std::string& uuid);

@@ -16,14 +16,25 @@ void GlobalCurlInit() {
 }
 
 struct BodySink {
-  std::string* body;
-  size_t max;
+  std::string* body = nullptr;
+  size_t max = 0;
   bool overflow = false;
+  CURL* curl = nullptr;
+  const std::function<absl::Status(std::string_view)>* on_success_body = nullptr;
+  long status = -1;  // of the answer, once known
+  absl::Status consumer_error;
 };
 
 size_t WriteBody(char* data, size_t size, size_t count, void* userdata) {
   auto* sink = static_cast<BodySink*>(userdata);
   const size_t n = size * count;
+  if (sink->on_success_body != nullptr) {
+    if (sink->status < 0) curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &sink->status);
+    if (sink->status >= 200 && sink->status < 300) {
+      sink->consumer_error = (*sink->on_success_body)(std::string_view(data, n));
+      return sink->consumer_error.ok() ? n : 0;  // 0 aborts the transfer
+    }
+  }
   if (sink->body->size() + n > sink->max) {
     sink->overflow = true;
     return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
@@ -73,13 +84,19 @@ ParentHttpSession::~ParentHttpSession() = default;
 absl::StatusOr<HttpAnswer> ParentHttpSession::Perform(std::string_view method,
                                                       const std::string& url,
                                                       const std::string& body,
-                                                      std::string_view what) {
+                                                      std::string_view what,
+                                                      const std::function<absl::Status(std::string_view)>*
+                                                          on_success_body) {
   Impl& impl = *impl_;
   CURL* c = impl.curl;
   // Reset drops the previous request's options but keeps the open connection.
   curl_easy_reset(c);
   HttpAnswer answer;
-  BodySink sink{&answer.body, impl.options.max_body_bytes};
+  BodySink sink;
+  sink.body = &answer.body;
+  sink.max = impl.options.max_body_bytes;
+  sink.curl = c;
+  sink.on_success_body = on_success_body;
   impl.error[0] = '\0';
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -131,6 +148,7 @@ absl::StatusOr<HttpAnswer> ParentHttpSession::Perform(std::string_view method,
     return absl::DataLossError(absl::StrCat("parent: ", std::string(what), ": answer larger than ",
                                             impl.options.max_body_bytes, " bytes"));
   }
+  if (!sink.consumer_error.ok()) return sink.consumer_error;
   if (rc != CURLE_OK) {
     const std::string reason = impl.error[0] != '\0' ? std::string(impl.error)
                                                      : std::string(curl_easy_strerror(rc));

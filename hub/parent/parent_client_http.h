@@ -3,10 +3,12 @@
 // never follows redirects, never uses signals. Not thread-safe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "hub/parent/parent_cookie_jar.h"
@@ -39,8 +41,13 @@ class ParentHttpSession {
   // HTTP answer -> HttpAnswer (whatever its status). No answer (refused,
   // reset, timeout, TLS failure) -> Unavailable whose message names `what`
   // and the curl error, never a header. A body above max_body_bytes -> DataLoss.
-  absl::StatusOr<HttpAnswer> Perform(std::string_view method, const std::string& url,
-                                     const std::string& body, std::string_view what);
+  // With `on_success_body`, the body of a 2xx answer is not kept: each piece
+  // goes to it as it arrives (answer.body stays empty); an error it returns
+  // aborts the transfer and is returned. Other answers are kept as usual.
+  absl::StatusOr<HttpAnswer> Perform(
+      std::string_view method, const std::string& url, const std::string& body,
+      std::string_view what,
+      const std::function<absl::Status(std::string_view)>* on_success_body = nullptr);
 
  private:
   ParentHttpSession() = default;

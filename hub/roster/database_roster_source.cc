@@ -33,27 +33,28 @@ absl::StatusOr<std::string> DatabaseRosterSource::Probe(MariaDbConnection& conn)
   return probe;
 }
 
-absl::StatusOr<PanelUserList> DatabaseRosterSource::ReadAll(MariaDbConnection& conn,
-                                                            absl::CivilDay today) {
+absl::StatusOr<std::vector<SkippedPanelUser>> DatabaseRosterSource::ReadAll(
+    MariaDbConnection& conn, absl::CivilDay today,
+    const std::function<void(hiddify_sync::v1::User)>& on_user) {
   ASSIGN_OR_RETURN(ResultSet rows, conn.Query(absl::StrCat("SELECT ", PanelUserColumns(),
                                                            " FROM `user`", ListedRowsFilter())));
-  PanelUserList list;
-  list.users.reserve(rows.rows.size());
+  std::vector<SkippedPanelUser> skipped;
   for (const auto& row : rows.rows) {
     std::string field;
     absl::StatusOr<hiddify_sync::v1::User> user =
         PanelUserFromRow(row, today, db_->default_lang(), &field);
     if (user.ok()) {
-      list.users.push_back(*std::move(user));
+      on_user(*std::move(user));
     } else {
-      list.skipped.push_back({row.empty() ? "" : row[0].value_or(""), field,
+      skipped.push_back({row.empty() ? "" : row[0].value_or(""), field,
                               std::string(user.status().message())});
     }
   }
-  return list;
+  return skipped;
 }
 
-absl::StatusOr<std::optional<PanelUserList>> DatabaseRosterSource::Read() {
+absl::StatusOr<std::optional<std::vector<SkippedPanelUser>>> DatabaseRosterSource::Read(
+    const std::function<void(hiddify_sync::v1::User)>& on_user) {
   absl::StatusOr<MariaDbConnection*> conn = db_->Get();
   if (!conn.ok()) return conn.status();
   const absl::CivilDay today = today_();
@@ -67,9 +68,9 @@ absl::StatusOr<std::optional<PanelUserList>> DatabaseRosterSource::Read() {
   const absl::Time now = absl::Now();
   if (!last_probe_.empty() && stamp == last_probe_ && now - last_full_read_ < full_read_every_) {
     ++probes_unchanged_;
-    return std::optional<PanelUserList>();
+    return std::optional<std::vector<SkippedPanelUser>>();
   }
-  absl::StatusOr<PanelUserList> list = ReadAll(**conn, today);
+  absl::StatusOr<std::vector<SkippedPanelUser>> list = ReadAll(**conn, today, on_user);
   if (!list.ok()) {
     db_->Check(list.status());
     return list.status();
@@ -79,7 +80,7 @@ absl::StatusOr<std::optional<PanelUserList>> DatabaseRosterSource::Read() {
   last_probe_ = stamp;
   last_full_read_ = now;
   ++full_reads_;
-  return std::optional<PanelUserList>(*std::move(list));
+  return std::optional<std::vector<SkippedPanelUser>>(*std::move(list));
 }
 
 }  // namespace hsync::hub

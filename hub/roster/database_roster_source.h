@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -24,7 +25,8 @@ class DatabaseRosterSource : public RosterSource {
  public:
   DatabaseRosterSource(std::unique_ptr<ParentDatabase> db, std::function<absl::CivilDay()> today,
                        absl::Duration full_read_every = absl::Minutes(10));
-  absl::StatusOr<std::optional<PanelUserList>> Read() override;
+  absl::StatusOr<std::optional<std::vector<SkippedPanelUser>>> Read(
+      const std::function<void(hiddify_sync::v1::User)>& on_user) override;
 
   // Reads since construction that transferred the whole list / only probed.
   uint64_t full_reads() const { return full_reads_; }
@@ -32,7 +34,9 @@ class DatabaseRosterSource : public RosterSource {
 
  private:
   absl::StatusOr<std::string> Probe(MariaDbConnection& conn);
-  absl::StatusOr<PanelUserList> ReadAll(MariaDbConnection& conn, absl::CivilDay today);
+  absl::StatusOr<std::vector<SkippedPanelUser>> ReadAll(
+      MariaDbConnection& conn, absl::CivilDay today,
+      const std::function<void(hiddify_sync::v1::User)>& on_user);
   std::string ListedRowsFilter() const;
 
   std::unique_ptr<ParentDatabase> db_;

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,12 @@
 #include "common/logging.h"
 
 namespace hsync::hub {
+namespace {
+
+// How often the poller thread checks whether coalesced usage changes are due.
+constexpr absl::Duration kUsageFlushTick = absl::Seconds(1);
+
+}  // namespace
 
 RosterPoller::RosterPoller(std::unique_ptr<RosterSource> source, RosterStore* store,
                            ListPacing pacing)
@@ -43,11 +50,16 @@ absl::Status RosterPoller::PollOnce() {
     ++state_.polls;
     state_.last_attempt_at = started;
   }
-  absl::StatusOr<std::optional<PanelUserList>> read = source_->Read();
+  // Users go into the replacement as they are read; it keeps only the
+  // changed ones, and publishes nothing unless the whole read succeeds.
+  std::unique_ptr<RosterStore::Replacement> replacement = store_->BeginReplace(started);
+  absl::StatusOr<std::optional<std::vector<SkippedPanelUser>>> read =
+      source_->Read([&replacement](hiddify_sync::v1::User user) { replacement->Add(user); });
   const absl::Duration took = absl::Now() - started;
   absl::Status status = read.status();
   if (read.ok() && !read->has_value()) {
     // Nothing changed since the last read: the roster is as fresh as this read.
+    replacement.reset();
     store_->MarkFresh(started);
     absl::MutexLock lock(&mu_);
     RecordReadTime(took);
@@ -55,43 +67,43 @@ absl::Status RosterPoller::PollOnce() {
     state_.last_success_at = started;
     return status;
   }
-  std::optional<PanelUserList> list;
-  if (read.ok()) list = std::move(**read);
-  if (list.has_value()) {
-    const size_t count = list->users.size();
+  std::vector<SkippedPanelUser> skipped;
+  if (read.ok()) {
+    skipped = std::move(**read);
+    const size_t count = replacement->added();
     KeptUsers kept;
-    for (const SkippedPanelUser& skipped : list->skipped) {
-      if (skipped.uuid.empty()) {
+    for (const SkippedPanelUser& user : skipped) {
+      if (user.uuid.empty()) {
         kept.all = true;
       } else {
-        kept.uuids.insert(skipped.uuid);
+        kept.uuids.insert(user.uuid);
       }
     }
-    absl::StatusOr<RosterChange> change =
-        store_->ReplaceAll(std::move(list->users), started, kept);
+    absl::StatusOr<RosterChange> change = replacement->Commit(kept);
     if (change.ok()) {
-      LogSkippedChanges(list->skipped);
+      LogSkippedChanges(skipped);
       if (change->changed) {
         LogInfo(absl::StrCat("roster: version ", change->version, ", ", count, " users (",
                              change->upserts, " new or changed, ", change->removals, " removed",
-                             list->skipped.empty()
+                             skipped.empty()
                                  ? std::string()
-                                 : absl::StrCat(", ", list->skipped.size(), " unreadable kept"),
+                                 : absl::StrCat(", ", skipped.size(), " unreadable kept"),
                              ")"));
       }
     } else {
       status = absl::DataLossError(
           absl::StrCat("parent user list rejected: ", change.status().message()));
     }
-    // A big list leaves freed heap behind; hand it back to the system.
-    malloc_trim(0);
   }
+  replacement.reset();
+  // A big list leaves freed heap behind; hand it back to the system.
+  malloc_trim(0);
   absl::MutexLock lock(&mu_);
   RecordReadTime(took);
   state_.last_ok = status.ok();
   if (status.ok()) {
     state_.last_success_at = started;
-    state_.skipped_users = std::move(list->skipped);
+    state_.skipped_users = std::move(skipped);
   } else {
     ++state_.failures;
     state_.last_error = absl::StrCat("list users: ", status.ToString());
@@ -153,10 +165,21 @@ RosterPollerState RosterPoller::State() const {
 void RosterPoller::Run() {
   while (true) {
     PollOnce().IgnoreError();  // recorded in State()
+    absl::Time next_poll;
+    {
+      absl::MutexLock lock(&mu_);
+      next_poll = absl::Now() + pacer_.Interval();
+    }
+    while (true) {
+      store_->FlushDueUsage();  // coalesced usage changes, when due (cheap otherwise)
+      absl::MutexLock lock(&mu_);
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || poll_requested_; };
+      const absl::Duration wait = std::min(next_poll - absl::Now(), kUsageFlushTick);
+      if (wait > absl::ZeroDuration()) mu_.AwaitWithTimeout(absl::Condition(&wake), wait);
+      if (stopping_) return;
+      if (poll_requested_ || absl::Now() >= next_poll) break;
+    }
     absl::MutexLock lock(&mu_);
-    auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || poll_requested_; };
-    mu_.AwaitWithTimeout(absl::Condition(&wake), pacer_.Interval());
-    if (stopping_) return;
     poll_requested_ = false;
   }
 }

@@ -10,6 +10,9 @@
 // changes, one when it is readable again.
 // The wait between reads is paced to the parent (hub/roster/list_pacer.h):
 // the configured poll interval, longer while a read is slow to answer.
+// The source streams users one by one into a RosterStore::Replacement
+// (memory of the changes, not of the list). Between reads the thread also
+// publishes the store's coalesced usage changes when due (every second).
 // Owns its source (used only by the poller thread).
 #pragma once
 

@@ -4,6 +4,12 @@
 // — the full roster first, then each delta in version order — and writes it.
 // At most one write is in flight; a slow stream is simply behind, and the
 // store hands it a full update once its next delta has left the history.
+// The request says where the reporter stands (WatchRosterRequest fields 2-6):
+// a version of this hub run (epoch) still followed by the history gets the
+// deltas after it, no full roster; a reporter that accepts chunks gets a full
+// roster as one message per bucket, and one that broke off a chunked full
+// roster resumes at the chunk it names while the store still keeps that
+// version's snapshot (else the full roster starts over at chunk 0).
 //
 // RosterStreamRegistry knows every open stream (status per node, shutdown).
 #pragma once
@@ -34,7 +40,8 @@ class RosterStreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuff
   // until gRPC calls OnDone. Refused with UNAVAILABLE when the registry is
   // shutting down.
   static RosterStreamReactor* Start(std::string node_id, RosterStore* store,
-                                    RosterStreamRegistry* registry);
+                                    RosterStreamRegistry* registry,
+                                    const hiddify_sync::v1::WatchRosterRequest& request = {});
 
   // Ends the stream with `status` once the write in flight (if any) is done.
   void End(const grpc::Status& status);
@@ -50,6 +57,8 @@ class RosterStreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuff
 
  private:
   RosterStreamReactor(std::string node_id, RosterStore* store, RosterStreamRegistry* registry);
+  // Where to start, from the reporter's request (before the first write).
+  void StartFrom(const hiddify_sync::v1::WatchRosterRequest& request);
   void SendNext();
 
   const std::string node_id_;
@@ -63,12 +72,26 @@ class RosterStreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuff
   bool end_requested_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status end_status_ ABSL_GUARDED_BY(mu_);
   uint64_t in_flight_version_ ABSL_GUARDED_BY(mu_) = 0;
+  bool in_flight_full_ ABSL_GUARDED_BY(mu_) = false;
+  size_t in_flight_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool chunked_ ABSL_GUARDED_BY(mu_) = false;
+  // A chunked full roster being sent, and its next chunk.
+  std::shared_ptr<const FullRosterSnapshot> snapshot_ ABSL_GUARDED_BY(mu_);
+  size_t next_chunk_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::ByteBuffer out_;  // owned by the write in flight
 };
 
 struct NodeStreams {
   uint32_t open = 0;
   uint64_t max_sent_version = 0;
+};
+
+// What every stream sent since start (status, metrics, benchmarks).
+struct RosterStreamTotals {
+  uint64_t full_sent = 0;     // full rosters completed (all chunks)
+  uint64_t deltas_sent = 0;
+  uint64_t bytes_sent = 0;    // encoded RosterUpdate bytes
+  uint64_t resumed = 0;       // streams that started from a held version or chunk
 };
 
 class RosterStreamRegistry {
@@ -84,7 +107,16 @@ class RosterStreamRegistry {
   std::map<std::string, NodeStreams> ByNode() const;
   size_t open() const;
 
+  // Counted by the streams.
+  void CountSent(bool full_completed, bool delta, size_t bytes);
+  void CountResumed();
+  RosterStreamTotals Totals() const;
+
  private:
+  std::atomic<uint64_t> full_sent_{0};
+  std::atomic<uint64_t> deltas_sent_{0};
+  std::atomic<uint64_t> bytes_sent_{0};
+  std::atomic<uint64_t> resumed_{0};
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<const RosterStreamReactor*, std::weak_ptr<RosterStreamReactor>> streams_

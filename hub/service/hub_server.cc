@@ -91,7 +91,10 @@ absl::StatusOr<std::unique_ptr<HubServer>> HubServer::Start(const HubConfig& con
                         absl::StrCat("journal ", config.journal_path, ": ", journal.status().message()));
   }
   hub->journal_ = *std::move(journal);
-  hub->roster_ = std::make_unique<RosterStore>();
+  RosterStoreOptions roster_options;
+  roster_options.history_max_bytes = config.roster_history_max_bytes;
+  roster_options.usage_interval = config.roster_usage_interval;
+  hub->roster_ = std::make_unique<RosterStore>(roster_options);
   hub->auth_ = std::make_unique<NodeAuthenticator>(config.node_token_hashes);
   hub->limiter_ = std::make_unique<AuthRateLimiter>();
   hub->pool_ = std::make_unique<WorkerPool>(kWorkerThreads);
@@ -287,6 +290,8 @@ absl::StatusOr<hiddify_sync::v1::HubStatus> HubServer::Status() {
   in.roster_size = roster_->size();
   in.roster_fetched_at = roster_->fetched_at();
   in.roster_watchers = static_cast<uint32_t>(service_->open_roster_streams());
+  in.roster_store = roster_->Stats();
+  in.roster_streams = service_->roster_stream_totals();
   in.configured_nodes = auth_->NodeIds();
   in.live = service_->LiveNodes();
   in.auth_failures = limiter_->failures();

@@ -118,6 +118,17 @@ HubStatus BuildHubStatus(const HubStatusInputs& in) {
   out.set_roster_size(in.roster_size);
   SetTime(in.roster_fetched_at, [&] { return out.mutable_roster_fetched_at(); });
   out.set_roster_watchers(in.roster_watchers);
+  out.set_roster_epoch(in.roster_store.epoch);
+  out.set_roster_history_bytes(in.roster_store.history_bytes);
+  out.set_roster_history_max_bytes(in.roster_store.history_max_bytes);
+  out.set_roster_history_oldest_version(in.roster_store.history_oldest_version);
+  out.set_roster_usage_pending(in.roster_store.usage_pending);
+  out.set_roster_usage_interval_seconds(
+      static_cast<uint64_t>(absl::ToInt64Seconds(in.roster_store.usage_interval)));
+  out.set_roster_full_sent(in.roster_streams.full_sent);
+  out.set_roster_deltas_sent(in.roster_streams.deltas_sent);
+  out.set_roster_bytes_sent(in.roster_streams.bytes_sent);
+  out.set_roster_resumed_streams(in.roster_streams.resumed);
   for (const SkippedPanelUser& skipped : in.poller.skipped_users) {
     hiddify_sync::v1::SkippedUser* user = out.add_roster_skipped_users();
     user->set_uuid(skipped.uuid);

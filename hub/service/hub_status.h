@@ -15,6 +15,8 @@
 #include "hub/parent/core_syncer.h"
 #include "hub/journal/journal.h"
 #include "hub/roster/roster_poller.h"
+#include "hub/roster/roster_store.h"
+#include "hub/roster/roster_stream.h"
 
 namespace hsync::hub {
 
@@ -37,6 +39,8 @@ struct HubStatusInputs {
   uint64_t roster_size = 0;
   absl::Time roster_fetched_at = absl::InfinitePast();
   uint32_t roster_watchers = 0;
+  RosterStoreStats roster_store;
+  RosterStreamTotals roster_streams;
   std::vector<std::string> configured_nodes;
   std::map<std::string, NodeLiveState> live;
   uint64_t auth_failures = 0;

@@ -136,7 +136,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SyncHubService::WatchRoster(
         absl::StrCat("this token belongs to node \"", *node, "\", not to node_id \"",
                      parsed.node_id().substr(0, 64), "\"")));
   }
-  return RosterStreamReactor::Start(*std::move(node), deps_.roster, &streams_);
+  return RosterStreamReactor::Start(*std::move(node), deps_.roster, &streams_, parsed);
 }
 
 grpc::ServerUnaryReactor* SyncHubService::GetRoster(grpc::CallbackServerContext* context,

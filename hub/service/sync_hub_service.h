@@ -84,6 +84,7 @@ class SyncHubService final : public SyncHubCallbackBase {
   std::map<std::string, NodeLiveState> LiveNodes() const;
   ServiceCounters Counters() const;
   size_t open_roster_streams() const { return streams_.open(); }
+  RosterStreamTotals roster_stream_totals() const { return streams_.Totals(); }
 
  private:
   // The calling node, from the bearer token.

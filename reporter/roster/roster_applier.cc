@@ -180,7 +180,6 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
     meta_locked = true;
     return store_->LockMeta(conn).status();
   };
-  ASSIGN_OR_RETURN(uint64_t local_count, CountLocalUsers(conn, user_table));
   std::unordered_map<std::string, LocalUser> local;
   if (update.full()) {
     ASSIGN_OR_RETURN(local, LoadLocalUsers(conn, user_table, nullptr));
@@ -360,6 +359,12 @@ absl::StatusOr<RosterApplyResult> RosterApplier::Apply(
   RETURN_IF_ERROR(held_.Drop(conn, unhold));
   result.unheld = unhold.size();
 
+  // The table is counted only when someone would be removed: a delta that
+  // only upserts costs nothing proportional to the child's table.
+  uint64_t local_count = 0;
+  if (!fresh.empty()) {
+    ASSIGN_OR_RETURN(local_count, CountLocalUsers(conn, user_table));
+  }
   const double limit = std::max(static_cast<double>(options_.guard_min),
                                 options_.guard_fraction * static_cast<double>(local_count));
   const char* verb = RemovalVerb(options_.remove_policy);

@@ -132,7 +132,8 @@ std::string HubSettings(const hsync::hub::HubConfig& c) {
       absl::FormatDuration(c.keep_reports), " apply=", absl::FormatDuration(c.apply.cycle_interval),
       ",", absl::FormatDuration(c.apply.max_apply_delay), ",", c.apply.urgent_margin_bytes, ",",
       absl::FormatDuration(c.apply.urgent_horizon), ",", c.apply.max_patches_per_minute,
-      " roster=", absl::FormatDuration(c.roster_poll_interval), ",", c.roster_max_list_share,
+      " roster=", absl::FormatDuration(c.roster_poll_interval), ",", c.roster_max_list_share, ",",
+      absl::FormatDuration(c.roster_usage_interval), ",", c.roster_history_max_bytes,
       " metrics=", c.metrics_listen,
       " nodes=", c.node_token_hashes.size());
 }

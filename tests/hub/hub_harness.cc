@@ -106,7 +106,8 @@ absl::Status HubProcess::WriteConfig() {
       setup_.apply_interval, "\"\nmax_apply_delay = \"", setup_.max_apply_delay,
       "\"\nurgent_margin_bytes = ", setup_.urgent_margin_bytes,
       "\nmax_patches_per_minute = ", setup_.max_patches_per_minute, "\n\n",
-      "[roster]\npoll_interval = \"", setup_.poll_interval, "\"\n\n[metrics]\nlisten = \"",
+      "[roster]\npoll_interval = \"", setup_.poll_interval, "\"\nusage_interval = \"",
+      setup_.usage_interval, "\"\n\n[metrics]\nlisten = \"",
       setup_.metrics_listen, "\"\n\n[nodes]\n");
   for (const auto& [node, token] : setup_.node_tokens) {
     absl::StrAppend(&text, node, " = \"", TokenHash(token), "\"\n");
@@ -262,9 +263,17 @@ absl::StatusOr<uint64_t> SimulatedChild::Report(const Deltas& deltas) {
 
 RosterFollower::RosterFollower(hiddify_sync::v1::SyncHub::Stub* stub, const std::string& node_id,
                                const std::string& token, bool keep_users)
-    : keep_users_(keep_users) {
+    : RosterFollower(stub, node_id, token, hiddify_sync::v1::WatchRosterRequest(), keep_users) {}
+
+RosterFollower::RosterFollower(hiddify_sync::v1::SyncHub::Stub* stub, const std::string& node_id,
+                               const std::string& token,
+                               const hiddify_sync::v1::WatchRosterRequest& request, bool keep_users,
+                               int cancel_after_chunks)
+    : keep_users_(keep_users), cancel_after_chunks_(cancel_after_chunks) {
   AddBearer(&context_, token);
+  request_ = request;
   request_.set_node_id(node_id);
+  state_.version = request.have_version();  // deltas follow the version held
   stub->async()->WatchRoster(&context_, &request_, this);
   StartRead(&update_);
   StartCall();
@@ -281,12 +290,30 @@ void RosterFollower::OnReadDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     ++state_.updates;
-    if (update_.full()) {
+    state_.bytes_received += update_.ByteSizeLong();
+    state_.epoch = update_.roster_epoch();
+    if (state_.updates == 1) {
+      state_.first_full = update_.full();
+      state_.first_chunk_index = update_.chunk_index();
+    }
+    const bool chunked = update_.full() && update_.chunk_count() > 0;
+    if (chunked) {
+      ++state_.chunks;
+      state_.chunk_count = update_.chunk_count();
+      state_.last_chunk_index = update_.chunk_index();
+      if (update_.chunk_index() == 0) {
+        state_.by_uuid.clear();
+        uuids_.clear();
+      }
+      if (update_.chunk_index() + 1 == update_.chunk_count()) ++state_.full_updates;
+    } else if (update_.full()) {
       ++state_.full_updates;
       state_.by_uuid.clear();
       uuids_.clear();
     } else if (update_.version() != state_.version + 1) {
       ++state_.gaps;
+    } else {
+      ++state_.deltas;
     }
     state_.version = update_.version();
     for (hiddify_sync::v1::User& user : *update_.mutable_upserts()) {
@@ -297,6 +324,13 @@ void RosterFollower::OnReadDone(bool ok) {
         uuids_.insert(user.uuid());
       }
     }
+    for (const auto& usage : update_.usage_updates()) {
+      auto it = state_.by_uuid.find(usage.uuid());
+      if (it == state_.by_uuid.end()) continue;
+      it->second.set_current_usage_bytes(usage.current_usage_bytes());
+      it->second.set_last_online(usage.last_online());
+    }
+    state_.usage_updates += update_.usage_updates_size();
     for (const std::string& uuid : update_.removed_uuids()) {
       state_.by_uuid.erase(uuid);
       uuids_.erase(uuid);
@@ -304,6 +338,10 @@ void RosterFollower::OnReadDone(bool ok) {
     state_.users = keep_users_ ? state_.by_uuid.size() : uuids_.size();
   }
   update_.Clear();
+  if (cancel_after_chunks_ > 0 && Snapshot().chunks >= cancel_after_chunks_) {
+    context_.TryCancel();
+    return;
+  }
   StartRead(&update_);
 }
 

@@ -38,6 +38,8 @@ struct HubSetup {
   // 0 = unlimited: tests with short intervals are not about the PATCH budget.
   uint32_t max_patches_per_minute = 0;
   std::string poll_interval = "30s";
+  // [roster] usage_interval: "0s" (at once) unless a test is about coalescing.
+  std::string usage_interval = "0s";
   std::string parent_timeout = "3s";
   std::string log_level = "info";
   std::string parent_toml = "";  // appended verbatim inside [parent] (e.g. write = "database")
@@ -163,6 +165,15 @@ class RosterFollower : public grpc::ClientReadReactor<hiddify_sync::v1::RosterUp
     int updates = 0;
     int full_updates = 0;
     int gaps = 0;                  // deltas whose version was not last + 1
+    int deltas = 0;                // deltas that followed the version held
+    int usage_updates = 0;         // UsageUpdate entries received
+    int chunks = 0;                // chunks of chunked full rosters
+    uint32_t chunk_count = 0;
+    uint32_t last_chunk_index = 0;
+    bool first_full = false;       // the stream's first message was a full roster (chunk)
+    uint32_t first_chunk_index = 0;
+    uint64_t epoch = 0;
+    uint64_t bytes_received = 0;
     size_t users = 0;              // size of the follower's roster
     std::map<std::string, hiddify_sync::v1::User> by_uuid;  // empty unless keep_users
     bool done = false;
@@ -172,6 +183,11 @@ class RosterFollower : public grpc::ClientReadReactor<hiddify_sync::v1::RosterUp
   // Opens the stream. `keep_users` = false keeps only counts (benchmarks).
   RosterFollower(hiddify_sync::v1::SyncHub::Stub* stub, const std::string& node_id,
                  const std::string& token, bool keep_users = true);
+  // With the reporter's fields of `request` (position, chunks, resume); the
+  // stream is cancelled after `cancel_after_chunks` chunks (0 = never).
+  RosterFollower(hiddify_sync::v1::SyncHub::Stub* stub, const std::string& node_id,
+                 const std::string& token, const hiddify_sync::v1::WatchRosterRequest& request,
+                 bool keep_users = true, int cancel_after_chunks = 0);
   // Cancels the stream and waits until it is done.
   ~RosterFollower() override;
 
@@ -185,6 +201,7 @@ class RosterFollower : public grpc::ClientReadReactor<hiddify_sync::v1::RosterUp
 
  private:
   const bool keep_users_;
+  const int cancel_after_chunks_ = 0;
   grpc::ClientContext context_;
   hiddify_sync::v1::WatchRosterRequest request_;
   hiddify_sync::v1::RosterUpdate update_;

@@ -55,15 +55,28 @@ std::set<std::string> Uuids(const RosterUpdate& update) {
 
 const absl::Time kT0 = absl::FromUnixSeconds(1'750'000'000);
 
+// Every change published at once (the tests of diffs and history).
+RosterStoreOptions AtOnce() {
+  RosterStoreOptions options;
+  options.usage_interval = absl::ZeroDuration();
+  return options;
+}
+
+RosterStoreOptions Coalescing(absl::Duration interval) {
+  RosterStoreOptions options;
+  options.usage_interval = interval;
+  return options;
+}
+
 TEST(RosterStoreTest, NothingToSendBeforeTheFirstRead) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   EXPECT_FALSE(store.loaded());
   EXPECT_EQ(store.NextUpdate(0), nullptr);
   EXPECT_EQ(store.FullUpdate(), nullptr);
 }
 
 TEST(RosterStoreTest, AKeptUserIsNotRemovedAndANeverSeenOneStaysAbsent) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   ASSERT_TRUE(store.ReplaceAll({MakeUser(1), MakeUser(2, 5), MakeUser(3)}, kT0).ok());
   // User 2 is listed but unreadable (kept), user 9 too but never seen, user 3
   // is really gone, user 1 changed.
@@ -97,7 +110,7 @@ TEST(RosterStoreTest, AKeptUserIsNotRemovedAndANeverSeenOneStaysAbsent) {
 }
 
 TEST(RosterStoreTest, FirstReadIsVersionOneAndAFullUpdate) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   absl::StatusOr<RosterChange> change = store.ReplaceAll({MakeUser(1), MakeUser(2), MakeUser(3)}, kT0);
   ASSERT_TRUE(change.ok()) << change.status();
   EXPECT_TRUE(change->changed);
@@ -114,7 +127,7 @@ TEST(RosterStoreTest, FirstReadIsVersionOneAndAFullUpdate) {
 }
 
 TEST(RosterStoreTest, AnEmptyFirstReadStillLoadsTheRoster) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   ASSERT_TRUE(store.ReplaceAll({}, kT0).ok());
   EXPECT_TRUE(store.loaded());
   EXPECT_EQ(store.version(), 1u);
@@ -124,7 +137,7 @@ TEST(RosterStoreTest, AnEmptyFirstReadStillLoadsTheRoster) {
 }
 
 TEST(RosterStoreTest, UnchangedReadPublishesNothing) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   ASSERT_TRUE(store.ReplaceAll({MakeUser(1), MakeUser(2)}, kT0).ok());
   absl::StatusOr<RosterChange> change =
       store.ReplaceAll({MakeUser(2), MakeUser(1)}, kT0 + absl::Seconds(30));
@@ -135,7 +148,7 @@ TEST(RosterStoreTest, UnchangedReadPublishesNothing) {
 }
 
 TEST(RosterStoreTest, ChangesBecomeOneDeltaWithUpsertsAndRemovals) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   ASSERT_TRUE(store.ReplaceAll({MakeUser(1), MakeUser(2), MakeUser(3)}, kT0).ok());
   absl::StatusOr<RosterChange> change =
       store.ReplaceAll({MakeUser(1), MakeUser(2, 500), MakeUser(4)}, kT0 + absl::Seconds(30));
@@ -162,7 +175,7 @@ TEST(RosterStoreTest, ChangesBecomeOneDeltaWithUpsertsAndRemovals) {
 }
 
 TEST(RosterStoreTest, UpsertPublishesAChangedUserOnly) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   ASSERT_TRUE(store.ReplaceAll({MakeUser(1), MakeUser(2)}, kT0).ok());
   RosterChange same = store.Upsert(MakeUser(1), kT0 + absl::Seconds(1));
   EXPECT_FALSE(same.changed);
@@ -179,7 +192,7 @@ TEST(RosterStoreTest, UpsertPublishesAChangedUserOnly) {
 }
 
 TEST(RosterStoreTest, AListReadBeforeAPatchAnswerDoesNotUndoIt) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   ASSERT_TRUE(store.ReplaceAll({MakeUser(1), MakeUser(2)}, kT0).ok());
   // The applier's PATCH answer at T0+10s blocks user 1.
   store.Upsert(MakeUser(1, 11ull << 30, false), kT0 + absl::Seconds(10));
@@ -195,7 +208,7 @@ TEST(RosterStoreTest, AListReadBeforeAPatchAnswerDoesNotUndoIt) {
 }
 
 TEST(RosterStoreTest, GarbageListsChangeNothing) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   ASSERT_TRUE(store.ReplaceAll({MakeUser(1)}, kT0).ok());
   absl::StatusOr<RosterChange> change = store.ReplaceAll({MakeUser(2), MakeUser(2)}, kT0 + absl::Seconds(1));
   EXPECT_EQ(change.status().code(), absl::StatusCode::kInvalidArgument);
@@ -209,7 +222,7 @@ TEST(RosterStoreTest, GarbageListsChangeNothing) {
 }
 
 TEST(RosterStoreTest, AStreamBehindTheHistoryGetsAFullUpdate) {
-  RosterStoreOptions options;
+  RosterStoreOptions options = AtOnce();
   options.history_max_updates = 2;
   RosterStore store(options);
   ASSERT_TRUE(store.ReplaceAll({MakeUser(1)}, kT0).ok());
@@ -224,7 +237,7 @@ TEST(RosterStoreTest, AStreamBehindTheHistoryGetsAFullUpdate) {
 }
 
 TEST(RosterStoreTest, ADeltaTooBigForTheHistoryMeansFullUpdates) {
-  RosterStoreOptions options;
+  RosterStoreOptions options = AtOnce();
   options.history_max_bytes = 2000;
   RosterStore store(options);
   ASSERT_TRUE(store.ReplaceAll({MakeUser(1)}, kT0).ok());
@@ -243,7 +256,7 @@ class RecordingWatcher : public RosterWatcher {
 };
 
 TEST(RosterStoreTest, WatchersHearEveryNewVersionUntilRemoved) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   RecordingWatcher watcher;
   store.AddWatcher(&watcher);
   EXPECT_EQ(store.watcher_count(), 1u);
@@ -257,7 +270,7 @@ TEST(RosterStoreTest, WatchersHearEveryNewVersionUntilRemoved) {
 }
 
 TEST(RosterStoreTest, SnapshotHasEveryUserVersionAndFetchTime) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   ASSERT_TRUE(store.ReplaceAll({MakeUser(1), MakeUser(2, 99)}, kT0).ok());
   RosterSnapshot snapshot;
   ASSERT_TRUE(snapshot.ParseFromString(store.EncodeSnapshot().Flatten()));
@@ -277,7 +290,7 @@ TEST(RosterStoreTest, SnapshotHasEveryUserVersionAndFetchTime) {
 // A stream that applies every update it is handed ends up with exactly the
 // store's roster, whatever sequence of reads and PATCH answers happened.
 TEST(RosterStoreTest, FollowingTheUpdatesReproducesTheRoster) {
-  RosterStoreOptions options;
+  RosterStoreOptions options = AtOnce();
   options.buckets = 7;
   options.history_max_updates = 5;
   RosterStore store(options);
@@ -324,7 +337,7 @@ TEST(RosterStoreTest, FollowingTheUpdatesReproducesTheRoster) {
 }
 
 TEST(RosterStoreTest, FullUpdateSharesBucketBuffersInsteadOfCopying) {
-  RosterStore store;
+  RosterStore store(AtOnce());
   std::vector<User> users;
   for (int i = 0; i < 10'000; ++i) users.push_back(MakeUser(i));
   ASSERT_TRUE(store.ReplaceAll(std::move(users), kT0).ok());
@@ -335,6 +348,197 @@ TEST(RosterStoreTest, FullUpdateSharesBucketBuffersInsteadOfCopying) {
   EXPECT_EQ(store.NextUpdate(0), full);           // cached for the version
   RosterUpdate update = Decode(full);
   EXPECT_EQ(update.upserts_size(), 10'000);
+}
+
+TEST(RosterStoreUsageTest, UsageOnlyChangesWaitForTheIntervalThenGoOutTogether) {
+  RosterStore store(Coalescing(absl::Seconds(60)));
+  ASSERT_TRUE(store.ReplaceAll({MakeUser(1), MakeUser(2), MakeUser(3)}, kT0).ok());
+  ASSERT_EQ(store.version(), 1u);
+  // Usage of two users changes (PATCH answers): nothing goes out yet, but the
+  // hub itself sees the latest usage.
+  EXPECT_FALSE(store.Upsert(MakeUser(1, 5), kT0 + absl::Seconds(1)).changed);
+  EXPECT_FALSE(store.Upsert(MakeUser(2, 7), kT0 + absl::Seconds(10)).changed);
+  EXPECT_FALSE(store.Upsert(MakeUser(1, 6), kT0 + absl::Seconds(20)).changed);
+  EXPECT_EQ(store.version(), 1u);
+  EXPECT_EQ(store.Lookup(Uuid(1))->current_usage_bytes(), 6u);
+  EXPECT_EQ(store.Stats().usage_pending, 2u);
+  EXPECT_FALSE(store.FlushDueUsage(kT0 + absl::Seconds(60)).changed);  // 59 s after the first
+  // One interval after the first pending change: one delta with both users,
+  // each at its latest usage.
+  RosterChange flushed = store.FlushDueUsage(kT0 + absl::Seconds(61));
+  ASSERT_TRUE(flushed.changed);
+  EXPECT_EQ(store.version(), 2u);
+  RosterUpdate delta = Decode(store.NextUpdate(1));
+  EXPECT_FALSE(delta.full());
+  EXPECT_EQ(delta.upserts_size(), 0);  // the usage fields only
+  ASSERT_EQ(delta.usage_updates_size(), 2);
+  for (const auto& usage : delta.usage_updates()) {
+    EXPECT_EQ(usage.current_usage_bytes(), usage.uuid() == Uuid(1) ? 6u : 7u);
+    EXPECT_EQ(usage.last_online(), "0001-01-01 00:00:00");
+  }
+  EXPECT_LT(delta.ByteSizeLong(), 200u);
+  // A full roster carries the latest state.
+  EXPECT_EQ(Decode(store.FullUpdate()).upserts_size(), 3);
+  EXPECT_EQ(store.Lookup(Uuid(2))->current_usage_bytes(), 7u);
+  EXPECT_EQ(store.Stats().usage_pending, 0u);
+  EXPECT_EQ(store.Stats().usage_flushes, 1u);
+  // The next change of a user waits a whole interval after that flush: at
+  // most one usage update per user per interval.
+  EXPECT_FALSE(store.Upsert(MakeUser(1, 9), kT0 + absl::Seconds(62)).changed);
+  EXPECT_FALSE(store.FlushDueUsage(kT0 + absl::Seconds(120)).changed);
+  EXPECT_TRUE(store.FlushDueUsage(kT0 + absl::Seconds(122)).changed);
+  EXPECT_EQ(store.version(), 3u);
+  EXPECT_EQ(Decode(store.NextUpdate(2)).usage_updates(0).current_usage_bytes(), 9u);
+}
+
+TEST(RosterStoreUsageTest, AccessChangesGoOutAtOnceWithTheLatestUsage) {
+  RosterStore store(Coalescing(absl::Seconds(60)));
+  ASSERT_TRUE(store.ReplaceAll({MakeUser(1), MakeUser(2)}, kT0).ok());
+  EXPECT_FALSE(store.Upsert(MakeUser(1, 5), kT0 + absl::Seconds(1)).changed);
+  // is_active flips together with usage (the user ran out of quota): at once.
+  RosterChange blocked = store.Upsert(MakeUser(1, 8, /*active=*/false), kT0 + absl::Seconds(2));
+  ASSERT_TRUE(blocked.changed);
+  RosterUpdate delta = Decode(store.NextUpdate(1));
+  ASSERT_EQ(delta.upserts_size(), 1);
+  EXPECT_FALSE(delta.upserts(0).is_active());
+  EXPECT_EQ(delta.upserts(0).current_usage_bytes(), 8u);
+  EXPECT_EQ(store.Stats().usage_pending, 0u);  // nothing left to flush for it
+
+  // A quota change read from the parent's list goes at once too; a usage-only
+  // change in the same read waits.
+  User quota = MakeUser(2, 3);
+  quota.set_usage_limit_bytes(uint64_t{20} << 30);
+  User usage = MakeUser(1, 9, /*active=*/false);
+  ASSERT_TRUE(store.ReplaceAll({usage, quota}, kT0 + absl::Seconds(5)).ok());
+  EXPECT_EQ(store.version(), 3u);
+  RosterUpdate read = Decode(store.NextUpdate(2));
+  EXPECT_THAT(Uuids(read), ElementsAre(Uuid(2)));
+  EXPECT_EQ(store.Stats().usage_pending, 1u);
+  EXPECT_EQ(store.Lookup(Uuid(1))->current_usage_bytes(), 9u);
+  // Creation and removal are never held either.
+  ASSERT_TRUE(store.ReplaceAll({usage, quota, MakeUser(3)}, kT0 + absl::Seconds(6)).ok());
+  EXPECT_THAT(Uuids(Decode(store.NextUpdate(3))), ElementsAre(Uuid(3)));
+  ASSERT_TRUE(store.ReplaceAll({quota, MakeUser(3)}, kT0 + absl::Seconds(7)).ok());
+  EXPECT_THAT(Decode(store.NextUpdate(4)).removed_uuids(), ElementsAre(Uuid(1)));
+  EXPECT_EQ(store.Stats().usage_pending, 0u);  // the removed user's usage is dropped
+}
+
+TEST(RosterStoreUsageTest, AZeroIntervalPublishesUsageAtOnce) {
+  RosterStore store(AtOnce());
+  ASSERT_TRUE(store.ReplaceAll({MakeUser(1)}, kT0).ok());
+  EXPECT_TRUE(store.Upsert(MakeUser(1, 5), kT0 + absl::Seconds(1)).changed);
+  EXPECT_EQ(store.version(), 2u);
+}
+
+TEST(RosterStoreUsageTest, AReplacementFedUserByUserKeepsOnlyTheChanges) {
+  RosterStore store(AtOnce());
+  std::vector<User> users;
+  for (int i = 0; i < 100; ++i) users.push_back(MakeUser(i));
+  ASSERT_TRUE(store.ReplaceAll(users, kT0).ok());
+  auto replacement = store.BeginReplace(kT0 + absl::Seconds(1));
+  for (int i = 0; i < 100; ++i) replacement->Add(i == 7 ? MakeUser(i, 1, false) : MakeUser(i));
+  EXPECT_EQ(replacement->added(), 100u);
+  EXPECT_EQ(store.version(), 1u);  // nothing before Commit
+  absl::StatusOr<RosterChange> change = replacement->Commit();
+  ASSERT_TRUE(change.ok());
+  EXPECT_EQ(change->upserts, 1u);
+  EXPECT_EQ(change->removals, 0u);
+  // A read that fails midway is dropped uncommitted: nothing changes.
+  auto failed = store.BeginReplace(kT0 + absl::Seconds(2));
+  failed->Add(MakeUser(1, 0, false));
+  failed.reset();
+  EXPECT_EQ(store.version(), 2u);
+  EXPECT_TRUE(store.Lookup(Uuid(1))->is_active());
+  // A repeated uuid fails the read.
+  auto twice = store.BeginReplace(kT0 + absl::Seconds(3));
+  twice->Add(MakeUser(1));
+  twice->Add(MakeUser(1));
+  EXPECT_EQ(twice->Commit().status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RosterStoreVersionTest, DeltasAfterAHeldVersionOfThisRunOnlyWhileTheHistoryHasThem) {
+  RosterStoreOptions options = AtOnce();
+  options.epoch = 42;
+  RosterStore store(options);
+  EXPECT_EQ(store.epoch(), 42u);
+  EXPECT_FALSE(store.HasDeltasAfter(1));  // not loaded
+  ASSERT_TRUE(store.ReplaceAll({MakeUser(1)}, kT0).ok());
+  for (int v = 2; v <= 5; ++v) store.Upsert(MakeUser(1, v), kT0 + absl::Seconds(v));
+  EXPECT_TRUE(store.HasDeltasAfter(1));
+  EXPECT_TRUE(store.HasDeltasAfter(5));   // up to date
+  EXPECT_FALSE(store.HasDeltasAfter(6));  // a version this run never had
+  EXPECT_FALSE(store.HasDeltasAfter(0));
+  RosterUpdate delta = Decode(store.NextUpdate(3));
+  EXPECT_EQ(delta.version(), 4u);
+  EXPECT_EQ(delta.roster_epoch(), 42u);
+  EXPECT_EQ(Decode(store.FullUpdate()).roster_epoch(), 42u);
+  // A random epoch otherwise, different per run.
+  EXPECT_NE(RosterStore().epoch(), RosterStore().epoch());
+}
+
+TEST(RosterStoreVersionTest, TheHistoryIsBoundedByBytesNotByCount) {
+  RosterStoreOptions options = AtOnce();
+  options.history_max_bytes = 100'000;
+  RosterStore store(options);
+  ASSERT_TRUE(store.ReplaceAll({MakeUser(1)}, kT0).ok());
+  for (int v = 2; v <= 1000; ++v) store.Upsert(MakeUser(1, v), kT0 + absl::Seconds(v));
+  RosterStoreStats stats = store.Stats();
+  EXPECT_LE(stats.history_bytes, 100'000u);
+  EXPECT_GT(stats.history_bytes, 90'000u);
+  EXPECT_GT(stats.history_updates, 150u);  // ~500 B per delta: far more than a count cap would say
+  EXPECT_EQ(stats.history_oldest_version + stats.history_updates - 1, store.version());
+}
+
+TEST(RosterStoreVersionTest, ABigChangeIsSplitIntoDeltasOfBoundedSize) {
+  RosterStore store(AtOnce());
+  std::vector<User> users;
+  for (int i = 0; i < 5000; ++i) users.push_back(MakeUser(i));
+  ASSERT_TRUE(store.ReplaceAll(users, kT0).ok());
+  for (User& user : users) user.set_usage_limit_bytes(uint64_t{1} << 40);
+  absl::StatusOr<RosterChange> change = store.ReplaceAll(users, kT0 + absl::Seconds(1));
+  ASSERT_TRUE(change.ok());
+  EXPECT_EQ(change->upserts, 5000u);
+  ASSERT_GT(store.version(), 3u);  // ~2.5 MB of records: several deltas
+  std::set<std::string> seen;
+  for (uint64_t v = 1; v < store.version(); ++v) {
+    auto encoded = store.NextUpdate(v);
+    ASSERT_NE(encoded, nullptr);
+    EXPECT_FALSE(encoded->full);
+    EXPECT_LE(encoded->message.total_size, kMaxDeltaBytes + 1000);
+    for (const auto& uuid : Uuids(Decode(encoded))) EXPECT_TRUE(seen.insert(uuid).second);
+  }
+  EXPECT_EQ(seen.size(), 5000u);
+}
+
+TEST(RosterStoreChunkTest, AFullSnapshotIsOneChunkPerBucketAndStaysForResume) {
+  RosterStoreOptions options = AtOnce();
+  options.epoch = 7;
+  RosterStore store(options);
+  std::vector<User> users;
+  for (int i = 0; i < 1000; ++i) users.push_back(MakeUser(i));
+  ASSERT_TRUE(store.ReplaceAll(users, kT0).ok());
+  std::shared_ptr<const FullRosterSnapshot> snapshot = store.FullSnapshot();
+  ASSERT_NE(snapshot, nullptr);
+  ASSERT_EQ(snapshot->chunk_count(), 64u);
+  std::set<std::string> seen;
+  for (size_t i = 0; i < snapshot->chunk_count(); ++i) {
+    RosterUpdate chunk;
+    ASSERT_TRUE(chunk.ParseFromString(snapshot->Chunk(i).Flatten()));
+    EXPECT_TRUE(chunk.full());
+    EXPECT_EQ(chunk.version(), 1u);
+    EXPECT_EQ(chunk.roster_epoch(), 7u);
+    EXPECT_EQ(chunk.chunk_index(), i);
+    EXPECT_EQ(chunk.chunk_count(), 64u);
+    for (const auto& uuid : Uuids(chunk)) EXPECT_TRUE(seen.insert(uuid).second);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+  // The roster moves on: the snapshot of version 1 is still there for a
+  // stream resuming it, until a newer snapshot is made.
+  store.Upsert(MakeUser(3, 0, false), kT0 + absl::Seconds(1));
+  EXPECT_EQ(store.FullSnapshotAt(1), snapshot);
+  EXPECT_EQ(store.FullSnapshotAt(2), nullptr);
+  ASSERT_EQ(store.FullSnapshot()->version, 2u);
+  EXPECT_EQ(store.FullSnapshotAt(1), nullptr);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ using hiddify_sync::v1::GetRosterRequest;
 using hiddify_sync::v1::HubStatus;
 using hiddify_sync::v1::RosterSnapshot;
 using State = RosterFollower::State;
+using hsync::testing::WaitFor;
 
 class HubRosterTest : public ::testing::Test {
  protected:
@@ -389,6 +390,145 @@ TEST_F(HubRosterTest, AnUnreadableUserIsSkippedAndTheOthersStillReachTheRoster) 
       },
       absl::Seconds(10)));
   EXPECT_THAT(hub->ReadLog(), ::testing::HasSubstr(absl::StrCat("user ", bad, " is readable again")));
+  EXPECT_EQ(follower->Snapshot().gaps, 0);
+}
+
+hiddify_sync::v1::WatchRosterRequest Holding(uint64_t epoch, uint64_t version) {
+  hiddify_sync::v1::WatchRosterRequest request;
+  request.set_roster_epoch(epoch);
+  request.set_have_version(version);
+  request.set_accepts_chunks(true);
+  return request;
+}
+
+TEST_F(HubRosterTest, AReconnectGetsTheDeltasSinceItsVersionAndAHubRestartMeansAFullRoster) {
+  for (int i = 0; i < 5; ++i) panel_->CreateUser(TestUserUuid(i, 0x71), 10 * kBytesPerGiB);
+  auto hub = StartHub(HubSetup{.poll_interval = "1s"});
+  ASSERT_NE(hub, nullptr);
+  stub_ = hub->Stub();
+  const std::string& token = hub->setup().node_tokens.at("node-0");
+  State held;
+  {
+    auto first = Follow(*hub);
+    ASSERT_TRUE(first->WaitUntil([](const State& s) { return s.full_updates >= 1; },
+                                 absl::Seconds(10)));
+    held = first->Snapshot();
+  }
+  ASSERT_NE(held.epoch, 0u);
+  // Away for a while; meanwhile user 1 is blocked.
+  Patch(TestUserUuid(1, 0x71), R"({"enable": false})");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto status = hub->Status();
+        return status.ok() && status->roster_version() > held.version;
+      },
+      absl::Seconds(10)));
+  RosterFollower back(stub_.get(), "node-0", token, Holding(held.epoch, held.version));
+  ASSERT_TRUE(back.WaitUntil(
+      [](const State& s) {
+        auto it = s.by_uuid.find(TestUserUuid(1, 0x71));
+        return it != s.by_uuid.end() && !it->second.enable();
+      },
+      absl::Seconds(10)));
+  State resumed = back.Snapshot();
+  EXPECT_FALSE(resumed.first_full);  // deltas, not a full roster
+  EXPECT_EQ(resumed.full_updates, 0);
+  EXPECT_EQ(resumed.gaps, 0);
+  EXPECT_GE(resumed.deltas, 1);
+  EXPECT_LT(resumed.users, 5u);  // only what changed came
+  absl::StatusOr<HubStatus> status = hub->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->roster_epoch(), held.epoch);
+  EXPECT_GE(status->roster_resumed_streams(), 1u);
+  EXPECT_GE(status->roster_deltas_sent(), 1u);
+  EXPECT_GT(status->roster_history_bytes(), 0u);
+  back.Cancel();
+
+  // A new hub run numbers its versions anew: the old position means nothing.
+  ASSERT_TRUE(hub->Terminate().ok());
+  ASSERT_TRUE(hub->Restart().ok());
+  RosterFollower after(stub_.get(), "node-0", token, Holding(held.epoch, resumed.version));
+  ASSERT_TRUE(after.WaitUntil([](const State& s) { return s.full_updates >= 1; },
+                              absl::Seconds(15)));
+  State full = after.Snapshot();
+  EXPECT_TRUE(full.first_full);
+  EXPECT_NE(full.epoch, held.epoch);
+  EXPECT_GE(full.users, 5u);
+}
+
+TEST_F(HubRosterTest, AChunkedFullRosterHasEveryUserOnceAndABrokenOneResumesAtItsChunk) {
+  for (int i = 0; i < 150; ++i) panel_->CreateUser(TestUserUuid(i, 0x72), kBytesPerGiB);
+  auto hub = StartHub(HubSetup{.poll_interval = "30s"});
+  ASSERT_NE(hub, nullptr);
+  stub_ = hub->Stub();
+  const std::string& token = hub->setup().node_tokens.at("node-0");
+  hiddify_sync::v1::WatchRosterRequest chunks;
+  chunks.set_accepts_chunks(true);
+  RosterFollower whole(stub_.get(), "node-0", token, chunks);
+  ASSERT_TRUE(whole.WaitUntil([](const State& s) { return s.full_updates == 1; }, absl::Seconds(10)));
+  const State all = whole.Snapshot();
+  const RosterSnapshot snapshot = GetRoster(*hub);
+  EXPECT_EQ(all.chunk_count, 64u);
+  EXPECT_EQ(all.chunks, 64);
+  EXPECT_EQ(all.version, snapshot.version());
+  ASSERT_EQ(all.users, static_cast<size_t>(snapshot.users_size()));
+  for (const auto& user : snapshot.users()) EXPECT_TRUE(all.by_uuid.contains(user.uuid()));
+
+  // A stream that breaks after 10 chunks, then asks to go on from chunk 10.
+  {
+    RosterFollower broken(stub_.get(), "node-0", token, chunks, true, /*cancel_after_chunks=*/10);
+    ASSERT_TRUE(broken.WaitUntil([](const State& s) { return s.done; }, absl::Seconds(10)));
+    EXPECT_EQ(broken.Snapshot().chunks, 10);
+  }
+  hiddify_sync::v1::WatchRosterRequest resume = chunks;
+  resume.set_roster_epoch(all.epoch);
+  resume.set_resume_full_version(all.version);
+  resume.set_resume_next_chunk(10);
+  RosterFollower rest(stub_.get(), "node-0", token, resume);
+  ASSERT_TRUE(rest.WaitUntil([](const State& s) { return s.full_updates == 1; }, absl::Seconds(10)));
+  EXPECT_EQ(rest.Snapshot().first_chunk_index, 10u);
+  EXPECT_EQ(rest.Snapshot().chunks, 54);
+  // A version the hub no longer has: the full roster starts over.
+  resume.set_resume_full_version(all.version + 100);
+  RosterFollower over(stub_.get(), "node-0", token, resume);
+  ASSERT_TRUE(over.WaitUntil([](const State& s) { return s.full_updates == 1; }, absl::Seconds(10)));
+  EXPECT_EQ(over.Snapshot().first_chunk_index, 0u);
+  EXPECT_EQ(over.Snapshot().chunks, 64);
+}
+
+TEST_F(HubRosterTest, UsageOnlyChangesWaitForTheIntervalAccessChangesGoAtOnce) {
+  for (int i = 0; i < 3; ++i) panel_->CreateUser(TestUserUuid(i, 0x73), 10 * kBytesPerGiB);
+  auto hub = StartHub(HubSetup{.poll_interval = "1s", .usage_interval = "4s"});
+  ASSERT_NE(hub, nullptr);
+  auto follower = Follow(*hub);
+  ASSERT_TRUE(follower->WaitUntil([](const State& s) { return s.full_updates >= 1; },
+                                  absl::Seconds(10)));
+  Patch(TestUserUuid(0, 0x73), R"({"current_usage_GB": 1.5})");
+  // The poll sees it and holds it back.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto status = hub->Status();
+        return status.ok() && status->roster_usage_pending() == 1;
+      },
+      absl::Seconds(10)));
+  // Blocking another user goes out at the next poll, not after the interval.
+  Patch(TestUserUuid(1, 0x73), R"({"enable": false})");
+  ASSERT_TRUE(follower->WaitUntil(
+      [](const State& s) { return !s.by_uuid.at(TestUserUuid(1, 0x73)).enable(); },
+      absl::Seconds(10)));
+  // The usage goes out with the flush.
+  ASSERT_TRUE(follower->WaitUntil(
+      [](const State& s) {
+        return s.by_uuid.at(TestUserUuid(0, 0x73)).current_usage_bytes() == 3 * kBytesPerGiB / 2;
+      },
+      absl::Seconds(15)))
+      << "usage " << follower->Snapshot().by_uuid.at(TestUserUuid(0, 0x73)).current_usage_bytes()
+      << ", usage updates " << follower->Snapshot().usage_updates << ", pending "
+      << hub->Status()->roster_usage_pending();
+  absl::StatusOr<HubStatus> status = hub->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->roster_usage_pending(), 0u);
+  EXPECT_EQ(status->roster_usage_interval_seconds(), 4u);
   EXPECT_EQ(follower->Snapshot().gaps, 0);
 }
 

@@ -5,11 +5,13 @@
 
 #include "common/units.h"
 #include "hub/parent/panel_user_json.h"
+#include "hub/parent/panel_user_list_parser.h"
 
 namespace hsync::hub {
 namespace {
 
 using nlohmann::json;
+using hiddify_sync::v1::User;
 
 // A user object as the panel prints it (PANEL.md §1), keys sorted.
 json PanelUser() {
@@ -241,6 +243,46 @@ TEST(PatchBodyTest, RefusesWhatThePanelWouldMisapply) {
   UserPatch above_cap;
   above_cap.current_usage_bytes = kPanelMaxBytes + 1;
   EXPECT_EQ(BuildPatchBody(above_cap).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The list as libcurl hands it over: in pieces of any size, cut anywhere
+// (inside strings, escapes, numbers); each element is parsed on its own.
+TEST(PanelUserListParserTest, PiecesOfAnySizeGiveTheSameUsersAsTheWholeBody) {
+  json list = json::array({PanelUser(), PanelUser(), PanelUser(), 42});
+  list[1]["uuid"] = "00000000-0000-4000-8000-000000000002";
+  list[1]["name"] = "a \"quoted\" ] }, [ { name\\";
+  list[2]["uuid"] = "00000000-0000-4000-8000-000000000003";
+  list[2]["comment"] = nullptr;
+  const std::string body = "  " + list.dump(2) + "\n";
+  for (size_t piece : {size_t{1}, size_t{3}, size_t{17}, body.size()}) {
+    std::vector<User> users;
+    PanelUserListParser parser([&users](User user) { users.push_back(std::move(user)); });
+    for (size_t at = 0; at < body.size(); at += piece) {
+      ASSERT_TRUE(parser.Feed(std::string_view(body).substr(at, piece)).ok()) << piece;
+    }
+    ASSERT_TRUE(parser.Finish().ok()) << piece;
+    ASSERT_EQ(users.size(), 3u) << piece;
+    EXPECT_EQ(users[1].name(), "a \"quoted\" ] }, [ { name\\");
+    EXPECT_EQ(users[2].uuid(), "00000000-0000-4000-8000-000000000003");
+    ASSERT_EQ(parser.skipped().size(), 1u);  // the 42
+    EXPECT_EQ(parser.elements(), 4u);
+  }
+}
+
+TEST(PanelUserListParserTest, ABodyThatBreaksOffOrIsNoArrayIsDataLoss) {
+  const std::string whole = json::array({PanelUser(), PanelUser()}).dump();
+  for (const std::string& body :
+       {whole.substr(0, whole.size() - 1), whole.substr(0, whole.size() / 2), std::string("{}"),
+        std::string("<html>"), std::string(""), whole + "]", std::string("[1,]"),
+        std::string("[,1]")}) {
+    PanelUserListParser parser([](User) {});
+    absl::Status status = parser.Feed(body);
+    if (status.ok()) status = parser.Finish();
+    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << body.substr(0, 40);
+  }
+  PanelUserListParser empty([](User) {});
+  ASSERT_TRUE(empty.Feed(" [ ] ").ok());
+  EXPECT_TRUE(empty.Finish().ok());
 }
 
 }  // namespace

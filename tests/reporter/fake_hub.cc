@@ -86,12 +86,13 @@ grpc::Status FakeHub::ReportUsage(grpc::ServerContext* context,
 }
 
 grpc::Status FakeHub::WatchRoster(grpc::ServerContext* context,
-                                  const hiddify_sync::v1::WatchRosterRequest*,
+                                  const hiddify_sync::v1::WatchRosterRequest* request,
                                   grpc::ServerWriter<hiddify_sync::v1::RosterUpdate>* writer) {
   if (!Authorized(context)) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "bad token");
   Watcher watcher;
   {
     absl::MutexLock lock(&mu_);
+    requests_.push_back(*request);
     if (roster_.has_value()) watcher.queue.push_back(*roster_);
     watchers_.push_back(&watcher);
   }
@@ -101,10 +102,10 @@ grpc::Status FakeHub::WatchRoster(grpc::ServerContext* context,
     {
       absl::MutexLock lock(&mu_);
       auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return !watcher.queue.empty() || shutting_down_;
+        return !watcher.queue.empty() || shutting_down_ || watcher.broken;
       };
       mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(50));
-      if (shutting_down_) {
+      if (shutting_down_ || watcher.broken) {
         result = grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down");
         break;
       }
@@ -163,6 +164,16 @@ int FakeHub::unauthenticated_calls() {
 void FakeHub::SetRoster(const hiddify_sync::v1::RosterUpdate& full) {
   absl::MutexLock lock(&mu_);
   roster_ = full;
+}
+
+std::vector<hiddify_sync::v1::WatchRosterRequest> FakeHub::roster_requests() {
+  absl::MutexLock lock(&mu_);
+  return requests_;
+}
+
+void FakeHub::BreakWatchers() {
+  absl::MutexLock lock(&mu_);
+  for (Watcher* w : watchers_) w->broken = true;
 }
 
 void FakeHub::Broadcast(const hiddify_sync::v1::RosterUpdate& update) {

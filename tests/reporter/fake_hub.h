@@ -54,6 +54,10 @@ class FakeHub final : public hiddify_sync::v1::SyncHub::Service {
   // Sent to every open watcher.
   void Broadcast(const hiddify_sync::v1::RosterUpdate& update);
   int open_watchers();
+  // Every WatchRoster request received, in order.
+  std::vector<hiddify_sync::v1::WatchRosterRequest> roster_requests();
+  // Ends every open WatchRoster stream with UNAVAILABLE (a broken stream).
+  void BreakWatchers();
 
   grpc::Status ReportUsage(grpc::ServerContext* context, const hiddify_sync::v1::UsageReport* request,
                            hiddify_sync::v1::ReportAck* reply) override;
@@ -84,7 +88,9 @@ class FakeHub final : public hiddify_sync::v1::SyncHub::Service {
   std::optional<hiddify_sync::v1::RosterUpdate> roster_ ABSL_GUARDED_BY(mu_);
   struct Watcher {
     std::vector<hiddify_sync::v1::RosterUpdate> queue;
+    bool broken = false;
   };
+  std::vector<hiddify_sync::v1::WatchRosterRequest> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<Watcher*> watchers_ ABSL_GUARDED_BY(mu_);
 };
 
