@@ -299,7 +299,7 @@ absl::Status RosterFollower::ApplyUpdate(const hiddify_sync::v1::RosterUpdate& u
     t.removed += result->removed;
     LogDebug(absl::StrCat("roster: part of full version ", update.version(), " applied in ",
                           absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1)))));
-    if (result->changed() && trigger_ != nullptr) trigger_->Request();
+    if (core_syncer_ != nullptr && result->core_changes > 0) core_syncer_->Wake();
   } else if (result->changed()) {
     LogInfo(absl::StrCat("roster: version ", update.version(), update.full() ? " (full)" : "",
                          " applied in ", absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))),
