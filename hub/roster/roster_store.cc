@@ -126,7 +126,8 @@ uint64_t RandomEpoch() {
   return epoch;
 }
 
-// The user without its usage fields, hashed: equal digests = a usage-only change.
+// The user without its usage fields, hashed: equal digests and a usage that
+// did not go down = a usage-only change (see IsUsageGrowth).
 uint64_t AccessDigest(const User& user) {
   User access = user;
   access.clear_current_usage_bytes();
@@ -154,6 +155,18 @@ std::optional<User> DecodeRecord(const char* record, size_t size) {
     return std::nullopt;  // cannot happen: we encoded it
   }
   return user;
+}
+
+// Only growing usage waits for the coalesced flush: a lower value than the
+// one last published or pending is a reset, a renewal or an admin's edit on
+// the parent, which children must see at once (their own counters and quota
+// checks follow it).
+bool IsUsageGrowth(uint64_t access_digest_before, uint64_t published_usage,
+                   const std::string* pending_record, uint64_t access_digest, uint64_t usage) {
+  if (access_digest_before != access_digest || usage < published_usage) return false;
+  if (pending_record == nullptr) return true;
+  std::optional<User> pending = DecodeRecord(pending_record->data(), pending_record->size());
+  return pending.has_value() && usage >= pending->current_usage_bytes();
 }
 
 // A kept full snapshot pins the bucket buffers of its version (up to a
@@ -219,7 +232,8 @@ void RosterStore::Replacement::Add(const User& user) {
       }
     }
   }
-  candidates_.push_back(Candidate{user.uuid(), std::move(record), AccessDigest(user)});
+  candidates_.push_back(Candidate{user.uuid(), std::move(record), AccessDigest(user),
+                                  user.current_usage_bytes()});
 }
 
 absl::StatusOr<RosterChange> RosterStore::Replacement::Commit(const KeptUsers& kept,
@@ -245,13 +259,13 @@ absl::StatusOr<RosterChange> RosterStore::Replacement::Commit(const KeptUsers& k
         const std::string* pending = s.usage_.Find(c.uuid);
         if (pending != nullptr && *pending == c.record) continue;
         if (s.options_.usage_interval > absl::ZeroDuration() &&
-            loc.access_digest == c.access_digest) {
+            IsUsageGrowth(loc.access_digest, loc.usage, pending, c.access_digest, c.usage)) {
           s.usage_.Put(c.uuid, std::move(c.record), now);
           continue;
         }
       }
       s.usage_.Erase(c.uuid);
-      changes[b].emplace(c.uuid, Change{std::move(c.record), c.access_digest});
+      changes[b].emplace(c.uuid, Change{std::move(c.record), c.access_digest, c.usage});
     }
     candidates_.clear();
     for (size_t b = 0; b < s.buckets_.size(); ++b) {
@@ -308,7 +322,9 @@ RosterChange RosterStore::Upsert(const User& user, absl::Time now) {
       if (SameRecord(*bucket.buffer, loc.offset, loc.size, record)) {
         usage_.Erase(user.uuid());
         publish = false;
-      } else if (options_.usage_interval > absl::ZeroDuration() && loc.access_digest == digest) {
+      } else if (options_.usage_interval > absl::ZeroDuration() &&
+                 IsUsageGrowth(loc.access_digest, loc.usage, usage_.Find(user.uuid()), digest,
+                               user.current_usage_bytes())) {
         usage_.Put(user.uuid(), std::move(record), now);
         publish = false;
       }
@@ -316,7 +332,7 @@ RosterChange RosterStore::Upsert(const User& user, absl::Time now) {
     if (publish) {
       usage_.Erase(user.uuid());
       absl::flat_hash_map<size_t, BucketChanges> changes;
-      changes[b].emplace(user.uuid(), Change{std::move(record), digest});
+      changes[b].emplace(user.uuid(), Change{std::move(record), digest, user.current_usage_bytes()});
       PublishChangesLocked(changes, /*single=*/true, now, &change);
       change.changed = true;
     }
@@ -371,7 +387,8 @@ void RosterStore::FlushDueUsageLocked(absl::Time now, RosterChange* change) {
     AppendLengthDelimited(&entry, kTagUsageUpdate, usage.SerializeAsString());
     bytes += entry.size();
     entries.push_back(std::move(entry));
-    changes[b].emplace(uuid, Change{std::move(record), it->second.access_digest});
+    changes[b].emplace(uuid, Change{std::move(record), it->second.access_digest,
+                                     user->current_usage_bytes()});
     if (bytes >= kMaxDeltaBytes) publish();
   }
   if (!entries.empty()) publish();
@@ -452,6 +469,7 @@ void RosterStore::RebuildBucket(Bucket& bucket, BucketChanges& changes,
     loc.offset = static_cast<uint32_t>(buffer->size());
     loc.size = static_cast<uint32_t>(record->size());
     loc.access_digest = c.access_digest;
+    loc.usage = c.usage;
     if (upserted_at.has_value()) loc.upserted_at = *upserted_at;
     buffer->append(*record);
     bucket.users[uuid] = loc;

@@ -171,6 +171,7 @@ class RosterStore {
       std::string uuid;
       std::string record;
       uint64_t access_digest = 0;
+      uint64_t usage = 0;  // current_usage_bytes
     };
     RosterStore* store_;
     absl::Time fetch_started_at_;
@@ -247,11 +248,13 @@ class RosterStore {
     uint32_t offset = 0;  // of the record (tag byte)
     uint32_t size = 0;    // of the whole record
     uint64_t access_digest = 0;  // of the user without its usage fields
+    uint64_t usage = 0;          // current_usage_bytes of the record
     absl::Time upserted_at = absl::InfinitePast();
   };
   struct Change {
     std::optional<std::string> record;  // nullopt = remove
     uint64_t access_digest = 0;
+    uint64_t usage = 0;
   };
   struct Bucket {
     std::shared_ptr<const std::string> buffer;

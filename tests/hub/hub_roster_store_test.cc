@@ -423,6 +423,24 @@ TEST(RosterStoreUsageTest, AccessChangesGoOutAtOnceWithTheLatestUsage) {
   EXPECT_EQ(store.Stats().usage_pending, 0u);  // the removed user's usage is dropped
 }
 
+TEST(RosterStoreUsageTest, UsageThatGoesDownGoesOutAtOnce) {
+  // A reset, renewal or admin edit on the parent lowers usage with nothing
+  // else changed: children must see it at once (their counters follow it).
+  RosterStore store(Coalescing(absl::Seconds(60)));
+  ASSERT_TRUE(store.ReplaceAll({MakeUser(1, 7)}, kT0).ok());
+  EXPECT_FALSE(store.Upsert(MakeUser(1, 9), kT0 + absl::Seconds(1)).changed);  // growth waits
+  RosterChange reset = store.Upsert(MakeUser(1, 0), kT0 + absl::Seconds(2));
+  ASSERT_TRUE(reset.changed);
+  RosterUpdate delta = Decode(store.NextUpdate(1));
+  ASSERT_EQ(delta.upserts_size(), 1);
+  EXPECT_EQ(delta.upserts(0).current_usage_bytes(), 0u);
+  EXPECT_EQ(store.Stats().usage_pending, 0u);
+  // Read from the parent's list, the same holds.
+  EXPECT_FALSE(store.ReplaceAll({MakeUser(1, 4)}, kT0 + absl::Seconds(3)).value().changed);
+  ASSERT_TRUE(store.ReplaceAll({MakeUser(1, 1)}, kT0 + absl::Seconds(4)).value().changed);
+  EXPECT_EQ(Decode(store.NextUpdate(store.version() - 1)).upserts(0).current_usage_bytes(), 1u);
+}
+
 TEST(RosterStoreUsageTest, AZeroIntervalPublishesUsageAtOnce) {
   RosterStore store(AtOnce());
   ASSERT_TRUE(store.ReplaceAll({MakeUser(1)}, kT0).ok());
