@@ -91,42 +91,85 @@ absl::Status SystemUnderTest::ResetOnChild(int i, const std::string& uuid) {
   return reset.ok() ? resumed : reset;
 }
 
+namespace {
+
+// One user's counter on a child and the bytes in it no collect has seen
+// yet, by the collector's rule (a reset it has not seen: everything).
+struct ChildCounter {
+  uint64_t current = 0;
+  uint64_t unreported = 0;
+  std::string last_reset;  // "" = NULL
+};
+
+absl::StatusOr<std::map<std::string, ChildCounter>> ReadChildCounters(
+    MariaDbConnection& conn, const hsync::reporter::StateStore& state) {
+  ASSIGN_OR_RETURN(ResultSet rows,
+                   conn.Query(absl::StrCat("SELECT u.uuid, u.current_usage, u.last_reset_time, "
+                                           "w.reported_bytes, w.last_reset_seen, w.user_id IS NOT NULL FROM user u LEFT JOIN ",
+                                           state.Table("watermark"), " w ON w.user_id = u.id")));
+  std::map<std::string, ChildCounter> counters;
+  for (const auto& row : rows.rows) {
+    ChildCounter& c = counters[row[0].value_or("")];
+    (void)absl::SimpleAtoi(row[1].value_or("0"), &c.current);
+    c.last_reset = row[2].value_or("");
+    uint64_t reported = 0;
+    (void)absl::SimpleAtoi(row[3].value_or("0"), &reported);
+    const bool has_mark = row[5].value_or("0") == "1";
+    const bool reset_unseen = has_mark && row[2].has_value() && row[2] != row[4];
+    const uint64_t base = (reset_unseen || c.current < reported) ? 0 : reported;
+    c.unreported = c.current - base;
+  }
+  return counters;
+}
+
+absl::Status ControlOk(PanelsimRunner& panel, const std::string& path, const std::string& body) {
+  ASSIGN_OR_RETURN(auto response, panel.Control("POST", path, body));
+  if (response.status != 200) {
+    return absl::InternalError(absl::StrCat("POST ", path, " -> ", response.status, " ", response.body));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status SystemUnderTest::ResetWithStateLocked(int i, const std::string& uuid) {
   const size_t c = static_cast<size_t>(i);
+  PanelsimRunner& panel = child(i).panel();
   ASSIGN_OR_RETURN(auto conn,
                    MariaDbConnection::Connect(SharedMariaDb().Options(child(i).database())));
   Transaction tx(*conn);
   RETURN_IF_ERROR(tx.status());
   // Collects (and roster applies) serialize on this lock: none runs until the
-  // reset is in, so the watermark read here is the last one before it.
+  // reset is in, so the watermarks read here are the last ones before it.
   hsync::reporter::StateStore state(child(i).reporter().options().state_database,
                                     /*baseline_existing_usage=*/false);
   RETURN_IF_ERROR(state.LockMeta(*conn).status());
-  ASSIGN_OR_RETURN(ResultSet usage, conn->Query(absl::StrCat(
-                                        "SELECT current_usage FROM user WHERE uuid = ",
-                                        conn->Quote(uuid))));
-  ASSIGN_OR_RETURN(ResultSet mark, conn->Query(absl::StrCat(
-                                       "SELECT reported_bytes FROM ", state.Table("watermark"),
-                                       " WHERE uuid = ", conn->Quote(uuid))));
-  uint64_t current = 0, reported = 0;
-  if (!usage.rows.empty()) (void)absl::SimpleAtoi(usage.rows[0][0].value_or("0"), &current);
-  if (!mark.rows.empty()) (void)absl::SimpleAtoi(mark.rows[0][0].value_or("0"), &reported);
+  // Traffic on this child is paused: one usage-task run moves every byte the
+  // cores still count into the table, so nothing is added between the read
+  // below and the resets (a byte added after a reset is not wiped by it).
+  RETURN_IF_ERROR(ControlOk(panel, "/_sim/usage_task", "{}"));
+  ASSIGN_OR_RETURN(const auto before, ReadChildCounters(*conn, state));
 
+  // A new day on the child: its own periodic reset job runs (it resets every
+  // weekly/monthly user whose period starts today, as the panel does) and
+  // then the one user chosen.
   const int offset = ++child_day_offset_[c];
   const std::string today = FormatPanelDate(PanelToday() + offset);
-  ASSIGN_OR_RETURN(auto clock, child(i).panel().Control("POST", "/_sim/clock",
-                                                         absl::StrCat("{\"today\":\"", today, "\"}")));
-  if (clock.status != 200) {
-    return absl::InternalError(absl::StrCat("POST /_sim/clock -> ", clock.status, " ", clock.body));
-  }
-  ASSIGN_OR_RETURN(auto reset, child(i).panel().Control("POST", "/_sim/reset",
-                                                         absl::StrCat("{\"uuid\":\"", uuid, "\"}")));
-  if (reset.status != 200) {
-    return absl::InternalError(absl::StrCat("POST /_sim/reset -> ", reset.status, " ", reset.body));
-  }
+  RETURN_IF_ERROR(ControlOk(panel, "/_sim/clock", absl::StrCat("{\"today\":\"", today, "\"}")));
+  RETURN_IF_ERROR(ControlOk(panel, "/_sim/reset_job", "{}"));
+  RETURN_IF_ERROR(ControlOk(panel, "/_sim/reset", absl::StrCat("{\"uuid\":\"", uuid, "\"}")));
+  ASSIGN_OR_RETURN(const auto after, ReadChildCounters(*conn, state));
   RETURN_IF_ERROR(tx.Commit());
-  if (current > reported) wiped_[uuid] += current - reported;
-  local_resets_[c].insert(uuid);
+
+  // Every user a reset zeroed lost what no collect had seen yet.
+  for (const auto& [user, was] : before) {
+    auto now = after.find(user);
+    if (now == after.end()) continue;
+    const bool reset = now->second.last_reset != was.last_reset || now->second.current < was.current;
+    if (!reset) continue;
+    wiped_[user] += was.unreported;
+    local_resets_[c].insert(user);
+  }
   return absl::OkStatus();
 }
 

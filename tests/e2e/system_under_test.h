@@ -62,14 +62,16 @@ class SystemUnderTest {
   // waits `down_for`, starts it again on the same datadir.
   absl::Status RestartMariaDb(bool hard, absl::Duration down_for);
   // A periodic reset on child `i` of user `uuid`, as the panel does it on a
-  // new day: the child's clock moves one day on, then POST /_sim/reset. The
-  // panel never resets in the middle of its own traffic write, so traffic on
-  // that child pauses for the moment of the reset. The bytes the reset zeroes
-  // before any collect saw them cannot reach the parent (the panel discards
-  // them with the old period); they are measured exactly — the reset runs
-  // while the reporter's state lock is held, so no collect interleaves — and
-  // counted in Snapshot().wiped. Reset each (child, user) at most once
-  // between two collects.
+  // new day: the child's clock moves one day on, the panel's own reset job
+  // runs (resetting every weekly/monthly user whose period starts that day),
+  // then POST /_sim/reset of `uuid`. The panel never resets in the middle of
+  // its own traffic write, so traffic on that child pauses for the moment of
+  // the reset. The bytes a reset zeroes before any collect saw them cannot
+  // reach the parent (the panel discards them with the old period); they are
+  // measured exactly for every user reset — the resets run while the
+  // reporter's state lock is held, after a usage-task run flushed the cores,
+  // so no collect and no usage add interleaves — and counted in
+  // Snapshot().wiped.
   absl::Status ResetOnChild(int i, const std::string& uuid);
   // Users with current_usage > 0 in child `i`'s database.
   absl::StatusOr<std::vector<std::string>> UsersWithUsage(int i);
