@@ -158,7 +158,11 @@ absl::Status SystemUnderTest::ResetWithStateLocked(int i, const std::string& uui
   RETURN_IF_ERROR(ControlOk(panel, "/_sim/clock", absl::StrCat("{\"today\":\"", today, "\"}")));
   RETURN_IF_ERROR(ControlOk(panel, "/_sim/reset_job", "{}"));
   RETURN_IF_ERROR(ControlOk(panel, "/_sim/reset", absl::StrCat("{\"uuid\":\"", uuid, "\"}")));
-  ASSIGN_OR_RETURN(const auto after, ReadChildCounters(*conn, state));
+  // Read on a connection of its own: this transaction's reads all see the
+  // snapshot taken by its first one, before the resets.
+  ASSIGN_OR_RETURN(auto fresh,
+                   MariaDbConnection::Connect(SharedMariaDb().Options(child(i).database())));
+  ASSIGN_OR_RETURN(const auto after, ReadChildCounters(*fresh, state));
   RETURN_IF_ERROR(tx.Commit());
 
   // Every user a reset zeroed lost what no collect had seen yet.
