@@ -41,6 +41,10 @@ absl::StatusOr<std::unique_ptr<ChildNode>> ChildNode::Start(ChildNodeOptions opt
     panel.extra_args.push_back("--reset-interval-ms");
     panel.extra_args.push_back(std::to_string(o.traffic.reset_interval_ms));
   }
+  if (o.apply_duration_ms > 0) {
+    panel.extra_args.push_back("--apply-duration-ms");
+    panel.extra_args.push_back(std::to_string(o.apply_duration_ms));
+  }
   ASSIGN_OR_RETURN(child->panel_, PanelsimRunner::Start(std::move(panel)));
   // Paused until the test starts it: the table is still empty, nothing was generated.
   RETURN_IF_ERROR(child->SetTraffic(false));

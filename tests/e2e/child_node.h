@@ -34,6 +34,7 @@ struct ChildNodeOptions {
   ChildTraffic traffic;
   uint64_t seed = 0;
   std::string collect_interval = "5s";
+  int apply_duration_ms = 0;  // >0: each apply run of the child panel takes this long
 };
 
 // A user row of the child panel, the columns the roster governs.

@@ -109,5 +109,15 @@ TEST(FaultSuite, PanelReadModifyWriteRacesReporter) {
   RunTrials(FaultKind::kRmwRace, options);
 }
 
+TEST(FaultSuite, ChildPanelApiDownOrFailing) {
+  RunTrials(FaultKind::kChildPanelFaults, DefaultSystem(E2eSeed()));
+}
+
+TEST(FaultSuite, ApplyRunsBusyAndSlow) {
+  SystemOptions options = DefaultSystem(E2eSeed());
+  options.child_apply_duration_ms = 1500;  // a slow install.sh: the reporter's runs exit 12 meanwhile
+  RunTrials(FaultKind::kApplyBusy, options);
+}
+
 }  // namespace
 }  // namespace hsync::e2e

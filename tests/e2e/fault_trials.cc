@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +27,8 @@ constexpr KindName kKinds[] = {
     {FaultKind::kMariaDbRestart, "mariadb_restart"},
     {FaultKind::kChildReset, "child_reset"},
     {FaultKind::kRmwRace, "rmw_race"},
+    {FaultKind::kChildPanelFaults, "child_panel_faults"},
+    {FaultKind::kApplyBusy, "apply_busy"},
 };
 
 // Retries a call to a panelsim's API for a while: during a MariaDB restart
@@ -68,7 +71,9 @@ std::string TrialTotals::Summary() const {
     total += n;
   }
   return absl::StrCat("trials ", total, " (", absl::StrJoin(parts, " "), "), failures ", failures,
-                      ", bytes checked ", bytes_checked);
+                      ", bytes checked ", bytes_checked, ", cores and is_active agreed within ",
+                      absl::FormatDuration(absl::Trunc(cores_follow_max, absl::Milliseconds(100))),
+                      " of the rosters");
 }
 
 FaultTrials::FaultTrials(SystemUnderTest* sut, uint64_t seed, TrialOptions options)
@@ -142,6 +147,13 @@ absl::Status FaultTrials::Run(FaultKind kind) {
     ++totals_.failures;
     return absl::Status(roster.code(), absl::StrCat(name, ": ", roster.message()));
   }
+  absl::StatusOr<absl::Duration> cores = sut_->WaitCoresFollow(options_.roster_timeout);
+  if (!cores.ok()) {
+    ++totals_.failures;
+    return absl::Status(cores.status().code(), absl::StrCat(name, ": ", cores.status().message(),
+                                                            sut_->Diagnostics()));
+  }
+  totals_.cores_follow_max = std::max(totals_.cores_follow_max, *cores);
   ++totals_.trials[name];
   totals_.bytes_checked += usage.generated_bytes;
   Log(absl::StrCat("trial ", name, ": OK: ", usage.users, " users, ", usage.generated_bytes,
@@ -152,7 +164,9 @@ absl::Status FaultTrials::Run(FaultKind kind) {
                        : "",
                    "; drained in ",
                    absl::FormatDuration(absl::Trunc(drain_took, absl::Milliseconds(100))),
-                   "; rosters equal"));
+                   "; rosters equal; every child's cores and is_active agree with the "
+                   "parent (after ",
+                   absl::FormatDuration(absl::Trunc(*cores, absl::Milliseconds(100))), ")"));
   return absl::OkStatus();
 }
 
@@ -186,6 +200,10 @@ absl::Status FaultTrials::Inject(FaultKind kind) {
       Log("MariaDB: running again");
       return absl::OkStatus();
     }
+    case FaultKind::kChildPanelFaults:
+      return ChildPanelFaults();
+    case FaultKind::kApplyBusy:
+      return ApplyBusy();
     case FaultKind::kChildReset:
     case FaultKind::kRmwRace:
       return absl::OkStatus();  // kRmwRace: the race runs all the time; nothing else
@@ -274,6 +292,69 @@ absl::Status FaultTrials::ParentFaults() {
   return absl::OkStatus();
 }
 
+absl::Status FaultTrials::ChildPanelFaults() {
+  std::vector<int> faulty;
+  if (rng_() % 10 < 3) {
+    for (int i = 0; i < sut_->child_count(); ++i) faulty.push_back(i);
+  } else {
+    faulty.push_back(Child());
+  }
+  // Down (every connection dropped) or failing (every request answered 500).
+  const std::string rule = rng_() % 2 == 0
+                               ? "{\"route\":\"*\",\"drop_rate\":1.0}"
+                               : "{\"route\":\"*\",\"error_rate\":1.0,\"error_status\":500}";
+  const absl::Duration duration = Between(absl::Seconds(2), absl::Seconds(6));
+  std::vector<std::string> names;
+  for (int i : faulty) {
+    ASSIGN_OR_RETURN(auto response, sut_->child(i).panel().Control("POST", "/_sim/faults", rule));
+    if (response.status != 200) {
+      return absl::InternalError(absl::StrCat("POST /_sim/faults on ", sut_->child(i).node_id(),
+                                              " -> ", response.status, " ", response.body));
+    }
+    names.push_back(sut_->child(i).node_id());
+  }
+  Log(absl::StrCat("child panel API of ", absl::StrJoin(names, ", "), " ", rule, " for ",
+                   absl::FormatDuration(duration)));
+  const absl::Time end = absl::Now() + duration;
+  // Changes the children's cores must follow, while the panel cannot take them.
+  for (int n = 0; n < 2; ++n) {
+    absl::SleepFor(Between(absl::Milliseconds(100), duration / 3));
+    RETURN_IF_ERROR(CoreRelevantRosterChange());
+  }
+  if (absl::Now() < end) absl::SleepFor(end - absl::Now());
+  for (int i : faulty) {
+    ASSIGN_OR_RETURN(auto cleared, sut_->child(i).panel().Control("DELETE", "/_sim/faults"));
+    if (cleared.status != 200) return absl::InternalError("DELETE /_sim/faults failed");
+  }
+  Log("child panel API back");
+  return absl::OkStatus();
+}
+
+absl::Status FaultTrials::ApplyBusy() {
+  const int c = Child();
+  hsync::testing::PanelsimRunner& panel = sut_->child(c).panel();
+  const int rounds = 1 + static_cast<int>(rng_() % 3);
+  for (int n = 0; n < rounds; ++n) {
+    // Someone else's run (an admin, the panel's own quick apply) holds the
+    // lock; the change lands after it read the database, so only a run of
+    // the reporter's after it can render the change into sing-box/WireGuard.
+    absl::StatusOr<hsync::testing::HttpResponse> run;
+    std::thread other([&] { run = panel.Control("POST", "/_sim/apply_users", "{}"); });
+    absl::SleepFor(absl::Milliseconds(50));
+    absl::Status changed = CoreRelevantRosterChange();
+    other.join();
+    RETURN_IF_ERROR(changed);
+    if (!run.ok()) return run.status();
+    if (run->status != 200) {
+      return absl::InternalError(absl::StrCat("POST /_sim/apply_users -> ", run->status));
+    }
+    Log(absl::StrCat("apply run by someone else on ", sut_->child(c).node_id(), " (", run->body,
+                     ") around a change on the parent"));
+    absl::SleepFor(Between(absl::Milliseconds(100), absl::Seconds(1)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FaultTrials::NetworkCut() {
   std::vector<int> cut;
   if (rng_() % 10 < 3) {
@@ -327,9 +408,13 @@ absl::Status FaultTrials::ChildResets(absl::Duration window) {
   return absl::OkStatus();
 }
 
-absl::Status FaultTrials::RosterChange() {
+absl::Status FaultTrials::CoreRelevantRosterChange() {
+  return RosterChange(static_cast<int>(rng_() % 3));
+}
+
+absl::Status FaultTrials::RosterChange(int forced_op) {
   hsync::testing::PanelsimRunner& parent = sut_->parent();
-  const uint64_t op = rng_() % 4;
+  const uint64_t op = forced_op >= 0 ? static_cast<uint64_t>(forced_op) : rng_() % 4;
   if (op == 0) {
     const std::string name = absl::StrCat("e2e-created-", ++created_users_);
     const std::string body = absl::StrCat("{\"name\":\"", name,
@@ -355,7 +440,10 @@ absl::Status FaultTrials::RosterChange() {
       candidates.push_back(&u);
     }
   }
-  if (candidates.empty()) return absl::OkStatus();
+  if (candidates.empty()) {
+    // Nobody to unblock: block; nobody to block: create (a forced change happens).
+    return forced_op > 0 ? RosterChange(forced_op - 1) : absl::OkStatus();
+  }
   const nlohmann::json& user = *candidates[rng_() % candidates.size()];
   const std::string uuid = user.value("uuid", "");
   std::string body;

@@ -3,7 +3,9 @@
 // chosen kind (and a random roster change on the parent) happens at random
 // moments, pause traffic, wait until everything drained, then check both
 // invariants: every user's parent increase equals the bytes generated for it
-// on all children, to the byte; every child's users equal the parent's.
+// on all children, to the byte; every child's users equal the parent's; every
+// child's proxy cores hold the users active on the parent and its panel's
+// own is_active equals the parent's.
 // Timing and choices come from a seeded generator (the seed is printed).
 #pragma once
 
@@ -29,6 +31,10 @@ enum class FaultKind {
   kMariaDbRestart,      // the MariaDB under every panel and reporter stopped and restarted
   kChildReset,          // children's periodic resets while reports are in flight
   kRmwRace,             // the panel's read-modify-write traffic racing the reporter (no other fault)
+  kChildPanelFaults,    // a child panel's API down (connections dropped) or answering 500 while
+                        // users change on the parent: its cores must follow once it is back
+  kApplyBusy,           // apply runs started by someone else hold the panel's lock (the
+                        // reporter's runs exit 12) while users change on the parent
 };
 
 const std::vector<FaultKind>& AllFaultKinds();
@@ -49,7 +55,10 @@ struct TrialTotals {
   std::map<std::string, int> trials;  // kind -> trials passed
   uint64_t bytes_checked = 0;         // bytes generated and found on the parent
   int failures = 0;
-  // "hub_kill=2 reporter_kill=1 ...; N bytes checked"
+  // The longest wait, after the rosters agreed, until every child's cores and
+  // is_active agreed with the parent (SystemUnderTest::WaitCoresFollow).
+  absl::Duration cores_follow_max = absl::ZeroDuration();
+  // "hub_kill=2 reporter_kill=1 ...; N bytes checked; cores within T"
   std::string Summary() const;
 };
 
@@ -74,8 +83,13 @@ class FaultTrials {
   absl::Status ParentFaults();
   absl::Status NetworkCut();
   absl::Status ChildResets(absl::Duration window);
-  // One random change of the parent's users through its API.
-  absl::Status RosterChange();
+  absl::Status ChildPanelFaults();
+  absl::Status ApplyBusy();
+  // One random change of the parent's users through its API: `op` 0 create,
+  // 1 block, 2 unblock, 3 edit; -1 = any.
+  absl::Status RosterChange(int op = -1);
+  // A change the cores must follow (create, block or unblock).
+  absl::Status CoreRelevantRosterChange();
 
   SystemUnderTest* sut_;
   std::mt19937_64 rng_;

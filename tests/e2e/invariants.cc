@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/mariadb.h"
 #include "common/status_macros.h"
@@ -170,6 +171,55 @@ std::vector<std::string> RosterDifferences(const nlohmann::json& parent_users,
   }
   for (const ChildUserRow& row : child_rows) {
     if (!on_parent.contains(row.uuid)) note(absl::StrCat(row.uuid, ": on the child only"));
+  }
+  return differences;
+}
+
+std::vector<std::string> CoreDifferences(const nlohmann::json& parent_users,
+                                         const nlohmann::json& child_cores,
+                                         const nlohmann::json& child_users,
+                                         const std::set<std::string>& excluded) {
+  std::vector<std::string> differences;
+  auto note = [&](std::string text) {
+    if (differences.size() < kMaxListed) differences.push_back(std::move(text));
+  };
+  auto lower = [](std::string s) { return absl::AsciiStrToLower(s); };
+  std::map<std::string, bool> parent_active;
+  for (const nlohmann::json& user : parent_users) {
+    const std::string uuid = lower(user.value("uuid", ""));
+    if (!excluded.contains(uuid)) parent_active[uuid] = user.value("is_active", false);
+  }
+  for (const char* core : {"xray", "singbox", "wireguard"}) {
+    std::set<std::string> members;
+    if (child_cores.contains(core) && child_cores[core].is_array()) {
+      for (const nlohmann::json& m : child_cores[core]) {
+        if (m.is_string()) members.insert(lower(m.get<std::string>()));
+      }
+    }
+    for (const auto& [uuid, active] : parent_active) {
+      const bool in = members.contains(uuid);
+      if (in != active) {
+        note(absl::StrCat(uuid, ": ", in ? "in" : "not in", " ", core, " on the child, ",
+                          active ? "active" : "inactive", " on the parent"));
+      }
+    }
+    for (const std::string& uuid : members) {
+      if (!parent_active.contains(uuid) && !excluded.contains(uuid)) {
+        note(absl::StrCat(uuid, ": in ", core, " on the child, no such user on the parent"));
+      }
+    }
+  }
+  std::map<std::string, bool> child_active;
+  for (const nlohmann::json& user : child_users) {
+    child_active[lower(user.value("uuid", ""))] = user.value("is_active", false);
+  }
+  for (const auto& [uuid, active] : parent_active) {
+    auto found = child_active.find(uuid);
+    if (found == child_active.end()) continue;  // RosterDifferences reports it
+    if (found->second != active) {
+      note(absl::StrCat(uuid, ": the child panel says is_active ", found->second ? "true" : "false",
+                        ", the parent ", active ? "true" : "false"));
+    }
   }
   return differences;
 }

@@ -58,4 +58,18 @@ std::vector<std::string> RosterDifferences(const nlohmann::json& parent_users,
                                            const std::vector<ChildUserRow>& child_rows,
                                            const std::set<std::string>& local_resets);
 
+// Invariants 3 and 4 (issue 11), for one child: every proxy core of the
+// child (xray's live set, the rendered sing-box and WireGuard sets, from
+// panelsim's GET /_sim/cores) holds exactly the users active on the parent,
+// and the child panel's own is_active (its API's user list, computed by the
+// panel from the child's row and clock) equals the parent's for every user.
+// `excluded`: users whose validity depends on which day it is, while this
+// child's clock was moved ahead of the parent's (see
+// SystemUnderTest::ClockAffectedUsers); they are not compared. Empty when the
+// child agrees.
+std::vector<std::string> CoreDifferences(const nlohmann::json& parent_users,
+                                         const nlohmann::json& child_cores,
+                                         const nlohmann::json& child_users,
+                                         const std::set<std::string>& excluded);
+
 }  // namespace hsync::e2e

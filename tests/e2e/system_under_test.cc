@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <random>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -60,6 +61,7 @@ absl::StatusOr<std::unique_ptr<SystemUnderTest>> SystemUnderTest::Start(SystemOp
     child.traffic = o.traffic;
     child.seed = rng() % 1'000'000'000 + 1;
     child.collect_interval = o.collect_interval;
+    child.apply_duration_ms = o.child_apply_duration_ms;
     ASSIGN_OR_RETURN(auto node, ChildNode::Start(std::move(child)));
     sut->children_.push_back(std::move(node));
   }
@@ -286,6 +288,63 @@ absl::Status SystemUnderTest::WaitRosterConverged(absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(250));
   }
   return absl::FailedPreconditionError(absl::StrCat("roster differs after ",
+                                                    absl::FormatDuration(timeout), ":\n",
+                                                    differences));
+}
+
+std::set<std::string> SystemUnderTest::ClockAffectedUsers(int i,
+                                                          const nlohmann::json& parent_users) const {
+  std::set<std::string> affected;
+  const int offset = child_day_offset_[static_cast<size_t>(i)];
+  if (offset == 0) return affected;
+  const absl::CivilDay today = PanelToday();
+  for (const nlohmann::json& user : parent_users) {
+    const nlohmann::json start = user.value("start_date", nlohmann::json());
+    if (!start.is_string()) continue;
+    absl::StatusOr<absl::CivilDay> day = ParsePanelDate(start.get<std::string>());
+    if (!day.ok()) continue;
+    const absl::CivilDay ends = *day + user.value("package_days", 0);
+    if (ends >= today && ends < today + offset) {
+      affected.insert(absl::AsciiStrToLower(user.value("uuid", "")));
+    }
+  }
+  return affected;
+}
+
+absl::StatusOr<absl::Duration> SystemUnderTest::WaitCoresFollow(absl::Duration timeout) {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + timeout;
+  std::string differences;
+  while (true) {
+    differences.clear();
+    absl::StatusOr<nlohmann::json> parent = ParentUsers();
+    if (!parent.ok()) {
+      differences = std::string(parent.status().message());
+    } else {
+      for (int i = 0; i < child_count(); ++i) {
+        auto cores = child(i).panel().Control("GET", "/_sim/cores");
+        auto users = child(i).panel().Api("GET", "admin/user/");
+        if (!cores.ok() || !users.ok() || cores->status != 200 || users->status != 200) {
+          absl::StrAppend(&differences, child(i).node_id(), ": cannot read its cores or users\n");
+          continue;
+        }
+        nlohmann::json cores_json = nlohmann::json::parse(cores->body, nullptr, false);
+        nlohmann::json users_json = nlohmann::json::parse(users->body, nullptr, false);
+        if (cores_json.is_discarded() || !users_json.is_array()) {
+          absl::StrAppend(&differences, child(i).node_id(), ": unreadable cores or users\n");
+          continue;
+        }
+        for (const std::string& d : CoreDifferences(*parent, cores_json, users_json,
+                                                    ClockAffectedUsers(i, *parent))) {
+          absl::StrAppend(&differences, child(i).node_id(), ": ", d, "\n");
+        }
+      }
+    }
+    if (differences.empty()) return absl::Now() - start;
+    if (absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return absl::FailedPreconditionError(absl::StrCat("cores or is_active differ after ",
                                                     absl::FormatDuration(timeout), ":\n",
                                                     differences));
 }
