@@ -119,6 +119,7 @@ class Journal {
   // the set is then emptied. A user is added after its change committed, so
   // reading its row after this call returns it sees the change. (A write that
   // failed may add its users too: harmless, they are read and found as they are.)
+  // Held in memory, one entry per user at most, until taken.
   std::vector<std::string> TakeChangedPendingUsers();
 
   // Persists the intent (durable on return). At most one open intent per
