@@ -85,19 +85,19 @@ bool PendingIndex::Put(const PendingUser& row) {
   auto [it, inserted] = users_.try_emplace(row.uuid, row);
   if (!inserted) {
     if (SameRow(it->second, row)) return false;
-    by_age_.erase({it->second.first_pending_at, row.uuid});
+    by_age_.erase({it->second.first_pending_at, it->first});
     it->second = row;
   }
-  by_age_.insert({row.first_pending_at, row.uuid});
+  by_age_.emplace(std::make_pair(row.first_pending_at, std::string_view(it->first)), &it->second);
   return true;
 }
 
 bool PendingIndex::Remove(const std::string& uuid) {
   auto it = users_.find(uuid);
   if (it == users_.end()) return false;
-  by_age_.erase({it->second.first_pending_at, uuid});
-  users_.erase(it);
+  by_age_.erase({it->second.first_pending_at, it->first});
   urgent_.erase(uuid);
+  users_.erase(it);
   return true;
 }
 
@@ -108,8 +108,8 @@ const PendingUser* PendingIndex::Find(const std::string& uuid) const {
 
 void PendingIndex::ForEachOldestFirst(
     const std::function<bool(const PendingUser&)>& visit) const {
-  for (const auto& [age, uuid] : by_age_) {
-    if (!visit(users_.at(uuid))) return;
+  for (const auto& [key, user] : by_age_) {
+    if (!visit(*user)) return;
   }
 }
 

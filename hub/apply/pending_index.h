@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -71,7 +71,9 @@ class PendingIndex {
   bool full_read_due_ = true;
   absl::Time last_full_read_ = absl::InfinitePast();
   std::unordered_map<std::string, PendingUser> users_;
-  std::set<std::pair<absl::Time, std::string>> by_age_;
+  // By (first_pending_at, uuid); keys and values point into users_ (whose
+  // elements never move).
+  std::map<std::pair<absl::Time, std::string_view>, const PendingUser*> by_age_;
   std::map<std::string, UserUrgency> urgent_;
 };
 
