@@ -69,12 +69,14 @@ std::vector<DueUser> ApplyScheduler::Plan(PendingIndex& index, const PendingInde
       return true;
     });
   } else {
-    // Those urgent so far (their rate decays, their roster view moves), then
-    // those that changed.
+    // Those urgent so far (their rate decays, their roster view moves) and
+    // those that changed, once each.
     std::vector<std::string> again;
     again.reserve(index.urgent().size() + update.changed.size());
     for (const auto& [uuid, urgency] : index.urgent()) again.push_back(uuid);
     for (const PendingUser& p : update.changed) again.push_back(p.uuid);
+    std::sort(again.begin(), again.end());
+    again.erase(std::unique(again.begin(), again.end()), again.end());
     for (const std::string& uuid : again) {
       if (const PendingUser* p = index.Find(uuid)) Judge(index, *p, lookup);
     }
