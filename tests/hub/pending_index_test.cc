@@ -133,6 +133,30 @@ TEST_F(PendingIndexTest, AppliedUsersLeavePartlyAppliedOnesKeepTheRest) {
   EXPECT_EQ(OldestFirst(index), (std::vector<std::string>{TestUuid(2)}));
 }
 
+TEST_F(PendingIndexTest, EveryWriteOfAPendingRowIsNoticed) {
+  Accept({{TestUuid(1), 100}, {TestUuid(2), 100}, {TestUuid(3), 100}});
+  PendingIndex index;
+  MustRefresh(index, t0_);
+  auto batch = journal_->RecordBatch({{TestUuid(1), 60}});  // database writer
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_TRUE(journal_->CompleteBatch(batch->id, {}).ok());
+  ASSERT_TRUE(journal_->MarkOrphaned(TestUuid(2), 100).ok());
+  Apply(TestUuid(3), 30);  // api writer: intent
+  // Recording or abandoning a write changes no pending row.
+  ASSERT_TRUE(journal_->RecordIntent({TestUuid(3), 0, 1, 1, absl::Time()}).ok());
+  ASSERT_TRUE(journal_->AbandonIntent(TestUuid(3)).ok());
+  PendingIndexUpdate update = MustRefresh(index, t0_ + absl::Seconds(1));
+  EXPECT_EQ(update.rows_read, 3u);
+  EXPECT_EQ(Uuids(update.changed),
+            (std::vector<std::string>{TestUuid(1), TestUuid(2), TestUuid(3)}));
+  ASSERT_NE(index.Find(TestUuid(1)), nullptr);
+  EXPECT_EQ(index.Find(TestUuid(1))->bytes, 40u);
+  EXPECT_EQ(index.Find(TestUuid(2)), nullptr);
+  ASSERT_NE(index.Find(TestUuid(3)), nullptr);
+  EXPECT_EQ(index.Find(TestUuid(3))->bytes, 70u);
+  EXPECT_EQ(MustRefresh(index, t0_ + absl::Seconds(2)).rows_read, 0u);
+}
+
 TEST_F(PendingIndexTest, OldestFirstFollowsTheJournalsAge) {
   Accept({{TestUuid(3), 1}});
   absl::SleepFor(absl::Milliseconds(2));
@@ -206,6 +230,15 @@ TEST_F(PendingIndexTest, PlanPutsUrgentUsersFirstAndTheOldDueOnesByAge) {
   EXPECT_EQ(order, (std::vector<std::string>{TestUuid(4), TestUuid(1), TestUuid(3)}));
   // Nothing changed: only the urgent user was judged again.
   EXPECT_EQ(scheduler.Stats(now).ranked_last_plan, 1u);
+  // New bytes for the urgent user: read, and judged once (changed and urgent).
+  Accept({{TestUuid(4), 1}});
+  auto more = index.Refresh(*journal_, now + absl::Seconds(10));
+  ASSERT_TRUE(more.ok());
+  EXPECT_EQ(more->rows_read, 1u);
+  due = scheduler.Plan(index, *more, now + absl::Seconds(10), lookup, nullptr);
+  EXPECT_EQ(scheduler.Stats(now).ranked_last_plan, 1u);
+  ASSERT_FALSE(due.empty());
+  EXPECT_EQ(due[0].pending.bytes, 11u);
 
   // User 1's roster view moves to its quota without new bytes: there is no
   // notice of that; the periodic re-judging of everyone finds it.
