@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "hub/apply/apply_scheduler.h"
+#include "hub/apply/pending_index.h"
 #include "hub/util/backoff.h"
 
 namespace hsync::hub {
@@ -62,6 +63,7 @@ struct Applier::Impl {
 
   // Guarded by cycle_mu.
   ApplyScheduler scheduler;
+  PendingIndex index;
 
   Impl(Journal* j, std::unique_ptr<ParentWriter> w, ApplierHooks h, ApplierOptions o)
       : journal(j),
@@ -228,24 +230,26 @@ struct Applier::Impl {
     ASSIGN_OR_RETURN(bool go_on, SettleOpenWrites(now, interrupt, unresolved));
     if (!go_on) return absl::OkStatus();
 
-    ASSIGN_OR_RETURN(std::vector<PendingUser> pending, journal->PendingUsers());
-    std::set<std::string> with_bytes;
-    for (const PendingUser& p : pending) {
-      with_bytes.insert(p.uuid);
-      auto it = user_failures.find(p.uuid);
-      if (it != user_failures.end()) it->second.pending_bytes = p.bytes;
+    ASSIGN_OR_RETURN(PendingIndexUpdate update, index.Refresh(*journal, now));
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      stats.pending_users_indexed = index.size();
+      stats.pending_rows_read_last_cycle = update.rows_read;
+      if (update.full) ++stats.pending_full_reads;
     }
     // A user with nothing pending and no open intent (e.g. its intent was
     // resolved as applied) has nothing left to fail: no longer listed.
     for (auto it = user_failures.begin(); it != user_failures.end();) {
-      if (with_bytes.count(it->first) == 0 && unresolved.count(it->first) == 0) {
+      const PendingUser* p = index.Find(it->first);
+      if (p != nullptr) it->second.pending_bytes = p->bytes;
+      if (p == nullptr && unresolved.count(it->first) == 0) {
         it = user_failures.erase(it);
       } else {
         ++it;
       }
     }
     const std::vector<DueUser> due =
-        scheduler.Plan(pending, now, hooks.lookup_user, [&](const std::string& uuid) {
+        scheduler.Plan(index, update, now, hooks.lookup_user, [&](const std::string& uuid) {
           return unresolved.count(uuid) > 0 || !UserReady(uuid, now);
         });
 

@@ -63,6 +63,11 @@ struct ApplierStats {
   absl::Time last_parent_error_at = absl::InfinitePast();
   std::vector<FailingUserInfo> failing_users;  // users in per-user backoff (as of the last cycle)
   ApplySchedulerStats schedule;                // budget and urgency (as of the last cycle)
+  uint64_t pending_users_indexed = 0;          // users with pending bytes, as the applier sees them
+  // Pending rows the last cycle asked the journal for: the users whose bytes
+  // changed, or every pending user on a full re-read (hub/apply/pending_index.h).
+  uint64_t pending_rows_read_last_cycle = 0;
+  uint64_t pending_full_reads = 0;             // full re-reads since start
 };
 
 // What the applier may learn from or tell the roster.
@@ -79,7 +84,8 @@ struct ApplierHooks {
 };
 
 // Each cycle: settle earlier writes left open (ParentWriter::Settle, users
-// not in backoff), read pending totals, pick the due users
+// not in backoff), refresh the pending totals of the users that changed
+// (hub/apply/pending_index.h; every user at the first cycle and every 5 min), pick the due users
 // (hub/apply/apply_scheduler.h), hand them to ParentWriter::Write. A user the
 // parent does not know -> orphaned (never retried). A parent error of one
 // user -> that user backs off exponentially, the others go on. The parent

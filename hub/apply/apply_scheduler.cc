@@ -1,6 +1,7 @@
 #include "hub/apply/apply_scheduler.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 namespace hsync::hub {
@@ -42,13 +43,67 @@ ApplyScheduler::ApplyScheduler(ApplySchedule schedule, std::unique_ptr<PatchBudg
   stats_.writes_per_minute_budget = budget_ == nullptr ? 0 : budget_->per_minute();
 }
 
-std::vector<DueUser> ApplyScheduler::Plan(const std::vector<PendingUser>& pending,
+void ApplyScheduler::Judge(PendingIndex& index, const PendingUser& user,
+                           const RosterLookup& lookup) {
+  ++stats_.ranked_last_plan;
+  UserUrgency urgency;
+  if (lookup) {
+    if (std::optional<hiddify_sync::v1::User> view = lookup(user.uuid)) {
+      urgency = RankUrgency(user, view, rates_.BytesPerSecond(user.uuid),
+                            UrgencyRule{schedule_.urgent_margin_bytes, schedule_.urgent_horizon});
+    }
+  }
+  index.SetUrgency(user.uuid, urgency);
+}
+
+std::vector<DueUser> ApplyScheduler::Plan(PendingIndex& index, const PendingIndexUpdate& update,
                                           absl::Time now, const RosterLookup& lookup,
                                           const std::function<bool(const std::string&)>& skip) {
-  rates_.Observe(pending, now);
-  std::vector<DueUser> due = SelectDueUsers(
-      pending, now, schedule_, lookup, skip,
-      [this](const std::string& uuid) { return rates_.BytesPerSecond(uuid); });
+  rates_.ObserveChanged(update.changed, now);
+  if (update.full) rates_.Prune();
+  stats_.ranked_last_plan = 0;
+  if (update.full || now - last_rank_all_ >= kRankAllInterval || now < last_rank_all_) {
+    last_rank_all_ = now;
+    index.ForEachOldestFirst([&](const PendingUser& p) {
+      Judge(index, p, lookup);
+      return true;
+    });
+  } else {
+    // Those urgent so far (their rate decays, their roster view moves) and
+    // those that changed, once each.
+    std::vector<std::string> again;
+    again.reserve(index.urgent().size() + update.changed.size());
+    for (const auto& [uuid, urgency] : index.urgent()) again.push_back(uuid);
+    for (const PendingUser& p : update.changed) again.push_back(p.uuid);
+    std::sort(again.begin(), again.end());
+    again.erase(std::unique(again.begin(), again.end()), again.end());
+    for (const std::string& uuid : again) {
+      if (const PendingUser* p = index.Find(uuid)) Judge(index, *p, lookup);
+    }
+  }
+
+  // The candidates: every urgent user, then the oldest others whose bytes
+  // waited max_apply_delay, as many as a plan may hold.
+  std::vector<DueUser> due;
+  for (const auto& [uuid, urgency] : index.urgent()) {
+    if (skip && skip(uuid)) continue;
+    due.push_back({*index.Find(uuid), true, urgency.time_to_quota});
+  }
+  size_t aged = 0;
+  index.ForEachOldestFirst([&](const PendingUser& p) {
+    if (now - p.first_pending_at < schedule_.max_apply_delay) return false;  // the rest are younger
+    if (index.urgent().count(p.uuid) > 0 || (skip && skip(p.uuid))) return true;
+    due.push_back({p, false, absl::InfiniteDuration()});
+    return schedule_.max_users == 0 || ++aged < schedule_.max_users;
+  });
+  // Urgent first, the closest to the quota first; then the oldest.
+  std::sort(due.begin(), due.end(), [](const DueUser& a, const DueUser& b) {
+    if (a.urgent != b.urgent) return a.urgent;
+    if (a.urgent && a.time_to_quota != b.time_to_quota) return a.time_to_quota < b.time_to_quota;
+    return std::tie(a.pending.first_pending_at, a.pending.uuid) <
+           std::tie(b.pending.first_pending_at, b.pending.uuid);
+  });
+  if (schedule_.max_users > 0 && due.size() > schedule_.max_users) due.resize(schedule_.max_users);
   stats_.urgent_due = static_cast<uint64_t>(
       std::count_if(due.begin(), due.end(), [](const DueUser& d) { return d.urgent; }));
   stats_.deferred_by_budget = 0;

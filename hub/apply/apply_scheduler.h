@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "hiddify_sync/v1/sync.pb.h"
 #include "hub/apply/patch_budget.h"
+#include "hub/apply/pending_index.h"
 #include "hub/apply/urgency_ranker.h"
 #include "hub/apply/usage_rate_tracker.h"
 #include "hub/journal/journal.h"
@@ -63,6 +64,7 @@ struct ApplySchedulerStats {
   uint64_t urgent_due = 0;            // urgent users in the last plan
   uint64_t deferred_by_budget = 0;    // due users the last cycle left for lack of budget
   uint64_t deferred_by_budget_total = 0;
+  uint64_t ranked_last_plan = 0;      // users whose urgency the last plan judged
 };
 
 // The applier's planner: learns each user's rate from the pending totals it
@@ -70,13 +72,24 @@ struct ApplySchedulerStats {
 // thread-safe (the applier's cycle).
 class ApplyScheduler {
  public:
+  // How often Plan() re-judges every pending user's urgency (in memory, one
+  // roster lookup each); the roster poller reads the parent's list every 30 s.
+  static constexpr absl::Duration kRankAllInterval = absl::Seconds(30);
+
   // `budget` null = writes are not budgeted (e.g. a parent written through
   // its database, where a batch is cheap).
   ApplyScheduler(ApplySchedule schedule, std::unique_ptr<PatchBudget> budget);
 
-  // Learns from `pending` and returns the due users, ranked (SelectDueUsers).
-  std::vector<DueUser> Plan(const std::vector<PendingUser>& pending, absl::Time now,
-                            const RosterLookup& lookup,
+  // Learns the rates from `update` (what the index's last refresh changed),
+  // judges the urgency of the users that changed, of those urgent so far and
+  // -- after a full read and every kRankAllInterval -- of every pending user
+  // (the roster's view of a user can change while its pending bytes do not,
+  // and there is no notice of that: this catches it), keeps it in the index,
+  // and returns the due users ranked as SelectDueUsers ranks them: the work
+  // is proportional to the users that changed or are due, not to all
+  // pending users.
+  std::vector<DueUser> Plan(PendingIndex& index, const PendingIndexUpdate& update,
+                            absl::Time now, const RosterLookup& lookup,
                             const std::function<bool(const std::string&)>& skip);
   // Before each write (one user's PATCH): true = go; false = the budget is
   // spent, leave this and the remaining `left_in_plan` due users for later.
@@ -91,8 +104,12 @@ class ApplyScheduler {
   ApplySchedule schedule_;
   std::unique_ptr<PatchBudget> budget_;
   PatchBudget counter_{0};  // writes of the last minute when not budgeted
+  // Judges the user's urgency now and records it in the index.
+  void Judge(PendingIndex& index, const PendingUser& user, const RosterLookup& lookup);
+
   UsageRateTracker rates_;
   ApplySchedulerStats stats_;
+  absl::Time last_rank_all_ = absl::InfinitePast();
 };
 
 }  // namespace hsync::hub

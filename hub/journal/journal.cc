@@ -14,6 +14,8 @@
 #include <optional>
 #include <set>
 #include <string_view>
+#include <tuple>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -222,6 +224,17 @@ struct Journal::Impl {
   // little high; only used to decide when to prune, which reads the real total).
   std::atomic<uint64_t> audit_bytes_estimate{0};
   absl::Time last_prune_warning = absl::InfinitePast();  // audit_pruner's thread only
+
+  // Users whose pending row changed since the last TakeChangedPendingUsers().
+  std::mutex changed_mu;
+  std::unordered_set<std::string> changed_pending;  // guarded by changed_mu
+
+  // Called after the write that changed the users' rows returned (committed).
+  template <typename Uuids>
+  void NoteChanged(const Uuids& uuids) {
+    std::lock_guard<std::mutex> guard(changed_mu);
+    for (const auto& uuid : uuids) changed_pending.emplace(uuid);
+  }
 
   std::mutex rollback_mu;
   uint64_t rollback_refusals = 0;                             // guarded by rollback_mu
@@ -603,6 +616,14 @@ absl::StatusOr<AcceptResult> Journal::Accept(const hiddify_sync::v1::UsageReport
   if (rolled_back) {
     impl_->NoteRollbackRefusal(report.node_id(), report.stream_id(), status.message());
   }
+  if (status.ok() && !result.duplicate) {
+    std::vector<std::string_view> with_bytes;
+    with_bytes.reserve(report.usages_size());
+    for (const auto& usage : report.usages()) {
+      if (usage.bytes() > 0) with_bytes.push_back(usage.uuid());
+    }
+    impl_->NoteChanged(with_bytes);
+  }
   if (!status.ok()) return status;
   const uint64_t max = impl_->options.audit_max_bytes;
   if (!result.duplicate && max > 0 &&
@@ -630,6 +651,51 @@ absl::StatusOr<std::vector<PendingUser>> Journal::PendingUsers() {
     users.push_back(std::move(u));
   }
   return users;
+}
+
+absl::StatusOr<std::vector<PendingUser>> Journal::PendingUsersOf(
+    const std::vector<std::string>& uuids) {
+  std::vector<PendingUser> users;
+  if (uuids.empty()) return users;
+  std::lock_guard<std::mutex> lock(impl_->read_mu);
+  SqliteDb& db = impl_->read_db;
+  RETURN_IF_ERROR(db.Exec("BEGIN"));  // all rows from one moment
+  auto read = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(SqliteStatement s,
+                     db.Prepare("SELECT bytes, last_online, first_pending_at "
+                                "FROM pending WHERE uuid = ?1 AND bytes > 0"));
+    for (const std::string& uuid : uuids) {
+      s.BindText(1, uuid);
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) {
+        PendingUser u;
+        u.uuid = uuid;
+        u.bytes = FromSqlInt(s.ColumnInt64(0));
+        u.last_online = TimeColumn(s, 1);
+        u.first_pending_at = TimeColumn(s, 2);
+        users.push_back(std::move(u));
+      }
+      s.Reset();
+    }
+    return absl::OkStatus();
+  };
+  absl::Status status = read();
+  (void)db.Exec("COMMIT");
+  if (!status.ok()) return status;
+  std::sort(users.begin(), users.end(), [](const PendingUser& a, const PendingUser& b) {
+    return std::tie(a.first_pending_at, a.uuid) < std::tie(b.first_pending_at, b.uuid);
+  });
+  return users;
+}
+
+std::vector<std::string> Journal::TakeChangedPendingUsers() {
+  std::unordered_set<std::string> taken;
+  {
+    std::lock_guard<std::mutex> lock(impl_->changed_mu);
+    taken.swap(impl_->changed_pending);
+  }
+  return std::vector<std::string>(std::make_move_iterator(taken.begin()),
+                                  std::make_move_iterator(taken.end()));
 }
 
 absl::Status Journal::RecordIntent(const ApplyIntent& intent) {
@@ -669,7 +735,7 @@ absl::Status Journal::RecordIntent(const ApplyIntent& intent) {
 }
 
 absl::Status Journal::CompleteIntent(const std::string& uuid, uint64_t bytes_applied) {
-  return impl_->committer->Run([&](absl::Time) -> absl::Status {
+  absl::Status status = impl_->committer->Run([&](absl::Time) -> absl::Status {
     Impl& impl = *impl_;
     // Requiring the intent makes a repeated CompleteIntent harmless: the
     // second call finds no intent and subtracts nothing.
@@ -688,6 +754,8 @@ absl::Status Journal::CompleteIntent(const std::string& uuid, uint64_t bytes_app
     impl.w->delete_intent.BindText(1, uuid);
     return impl.w->delete_intent.Run();
   });
+  impl_->NoteChanged(std::vector<std::string>{uuid});
+  return status;
 }
 
 absl::Status Journal::AbandonIntent(const std::string& uuid) {
@@ -766,9 +834,11 @@ absl::StatusOr<ApplyBatch> Journal::RecordBatch(std::vector<BatchUser> users) {
 
 absl::Status Journal::CompleteBatch(int64_t id, const std::vector<std::string>& orphaned) {
   const std::set<std::string> orphans(orphaned.begin(), orphaned.end());
-  return impl_->committer->Run([&](absl::Time now) -> absl::Status {
+  std::vector<std::string> touched;
+  absl::Status status = impl_->committer->Run([&](absl::Time now) -> absl::Status {
     Impl& impl = *impl_;
     ASSIGN_OR_RETURN(ApplyBatch batch, impl.LoadBatch(id));
+    for (const BatchUser& u : batch.users) touched.push_back(u.uuid);
     const int64_t created_us = absl::ToUnixMicros(batch.created_at);
     int64_t applied = 0;
     int64_t orphaned_bytes = 0;
@@ -792,6 +862,8 @@ absl::Status Journal::CompleteBatch(int64_t id, const std::vector<std::string>& 
     if (orphaned_bytes > 0) RETURN_IF_ERROR(impl.AddCounter(kOrphanedBytes, orphaned_bytes));
     return impl.DropBatch(id);
   });
+  impl_->NoteChanged(touched);
+  return status;
 }
 
 absl::Status Journal::AbandonBatch(int64_t id) {
@@ -834,7 +906,7 @@ absl::StatusOr<std::vector<ApplyBatch>> Journal::OpenBatches() {
 
 absl::Status Journal::MarkOrphaned(const std::string& uuid, uint64_t bytes) {
   if (bytes == 0) return absl::InvalidArgumentError("journal: orphaning 0 bytes");
-  return impl_->committer->Run([&](absl::Time now) -> absl::Status {
+  absl::Status status = impl_->committer->Run([&](absl::Time now) -> absl::Status {
     Impl& impl = *impl_;
     // The write of that intent or batch may have happened; settle it first.
     RETURN_IF_ERROR(impl.RequireNoOpenWrite(uuid));
@@ -846,6 +918,8 @@ absl::Status Journal::MarkOrphaned(const std::string& uuid, uint64_t bytes) {
     RETURN_IF_ERROR(s.Run());
     return impl.AddCounter(kOrphanedBytes, ToSqlInt(bytes));
   });
+  impl_->NoteChanged(std::vector<std::string>{uuid});
+  return status;
 }
 
 absl::StatusOr<JournalStats> Journal::Stats() {

@@ -111,6 +111,16 @@ class Journal {
 
   // Users with pending bytes > 0, oldest first (by first_pending_at).
   absl::StatusOr<std::vector<PendingUser>> PendingUsers();
+  // The pending rows (bytes > 0) of those of `uuids` that have one, oldest
+  // first; reads only these rows.
+  absl::StatusOr<std::vector<PendingUser>> PendingUsersOf(const std::vector<std::string>& uuids);
+  // The users whose pending row may have changed (bytes added or taken, row
+  // removed, age restarted) since the previous call, by uuid, once each;
+  // the set is then emptied. A user is added after its change committed, so
+  // reading its row after this call returns it sees the change. (A write that
+  // failed may add its users too: harmless, they are read and found as they are.)
+  // Held in memory, one entry per user at most, until taken.
+  std::vector<std::string> TakeChangedPendingUsers();
 
   // Persists the intent (durable on return). At most one open intent per
   // user: AlreadyExists if one is open. FailedPrecondition if bytes_applied

@@ -6,10 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <tuple>
 
 #include "absl/random/random.h"
 #include "hub/apply/apply_scheduler.h"
 #include "hub/apply/patch_budget.h"
+#include "hub/apply/pending_index.h"
 #include "hub/apply/urgency_ranker.h"
 #include "hub/apply/usage_rate_tracker.h"
 #include "hub/roster/list_pacer.h"
@@ -170,7 +175,9 @@ TEST(ApplySchedulerTest, TightBudgetGoesToTheUserAboutToCrossItsQuota) {
   auto lookup = [&](const std::string& uuid) -> std::optional<hiddify_sync::v1::User> {
     return uuid == crossing ? View(1'000'000, 994'500) : View(1ull << 40, 0);
   };
-  const auto due = scheduler.Plan(pending, kStart, lookup, nullptr);
+  PendingIndex index;
+  const PendingIndexUpdate update = index.ReplaceAll(pending);
+  const auto due = scheduler.Plan(index, update, kStart, lookup, nullptr);
   ASSERT_EQ(due.size(), 30u);
   EXPECT_EQ(due[0].pending.uuid, crossing);
   EXPECT_TRUE(due[0].urgent);
@@ -211,6 +218,96 @@ TEST(ListPacerTest, SlowListStretchesTheIntervalAndItComesBack) {
   ListPacer off(ListPacing{absl::Seconds(30), 0, absl::Minutes(30)});
   off.Record(absl::Seconds(100));
   EXPECT_EQ(off.Interval(), absl::Seconds(30));
+}
+
+// The same traffic through two planners: the scheduler on the pending index
+// (handed only the users that changed) and SelectDueUsers over every pending
+// user with a rate tracker that looks at everyone every cycle (what each
+// cycle did before issue 13). Roster views stay fixed here (a view that
+// moves without new bytes is only caught by the periodic re-judging:
+// PendingIndexTest.PlanPutsUrgentUsersFirstAndTheOldDueOnesByAge).
+TEST(ApplySchedulerTest, PlanOnTheIndexMatchesRankingEveryUserEveryCycle) {
+  std::mt19937_64 gen(13);
+  auto uniform = [&](uint64_t lo, uint64_t hi) {
+    return std::uniform_int_distribution<uint64_t>(lo, hi)(gen);
+  };
+  const ApplySchedule schedule{absl::Seconds(20), 50'000, 25, absl::Seconds(120)};
+  ApplyScheduler scheduler(schedule, nullptr);
+  UsageRateTracker reference;
+  constexpr int kUsers = 200;
+  std::map<std::string, hiddify_sync::v1::User> views;
+  for (int n = 1; n <= kUsers; ++n) {
+    const uint64_t limit = uniform(1'000'000, 100'000'000);
+    views[TestUuid(n)] = View(limit, uniform(0, limit));
+  }
+  auto lookup = [&](const std::string& uuid) -> std::optional<hiddify_sync::v1::User> {
+    if (uuid == TestUuid(7)) return std::nullopt;  // unknown to the roster
+    return views.at(uuid);
+  };
+  std::map<std::string, PendingUser> pending;  // the journal's rows
+  std::set<std::string> changed;
+  PendingIndex index;
+  size_t urgent_seen = 0, due_seen = 0;
+  for (int cycle = 0; cycle < 600; ++cycle) {
+    const absl::Time now = kStart + absl::Seconds(cycle);
+    for (uint64_t k = uniform(0, 20); k > 0; --k) {
+      const std::string uuid = TestUuid(uniform(1, kUsers));
+      auto [it, inserted] = pending.try_emplace(uuid, Pending(0, 0, now));
+      it->second.uuid = uuid;
+      it->second.bytes += uniform(1, 300'000);
+      changed.insert(uuid);
+    }
+    std::vector<PendingUser> all;
+    for (const auto& [uuid, p] : pending) all.push_back(p);
+    std::sort(all.begin(), all.end(), [](const PendingUser& a, const PendingUser& b) {
+      return std::tie(a.first_pending_at, a.uuid) < std::tie(b.first_pending_at, b.uuid);
+    });
+    auto skip = [&](const std::string& uuid) { return cycle % 2 == 0 && uuid < TestUuid(20); };
+
+    PendingIndexUpdate update;
+    if (cycle == 0) {
+      update = index.ReplaceAll(all);
+    } else {
+      std::vector<std::string> uuids(changed.begin(), changed.end());
+      std::vector<PendingUser> rows;
+      for (const std::string& uuid : uuids) {
+        if (pending.count(uuid) > 0) rows.push_back(pending.at(uuid));
+      }
+      update = index.ReplaceSome(uuids, rows);
+    }
+    changed.clear();
+    const std::vector<DueUser> planned = scheduler.Plan(index, update, now, lookup, skip);
+
+    reference.Observe(all, now);
+    const std::vector<DueUser> expected = SelectDueUsers(
+        all, now, schedule, lookup, skip,
+        [&](const std::string& uuid) { return reference.BytesPerSecond(uuid); });
+
+    ASSERT_EQ(planned.size(), expected.size()) << "cycle " << cycle;
+    for (size_t i = 0; i < planned.size(); ++i) {
+      ASSERT_EQ(planned[i].pending.uuid, expected[i].pending.uuid) << "cycle " << cycle << " #" << i;
+      ASSERT_EQ(planned[i].pending.bytes, expected[i].pending.bytes);
+      ASSERT_EQ(planned[i].urgent, expected[i].urgent);
+      urgent_seen += planned[i].urgent ? 1 : 0;
+    }
+    due_seen += planned.size();
+    // The first few due users are applied: all their bytes, or half (the
+    // rest dated from now, as after an intent).
+    for (size_t i = 0; i < std::min<size_t>(planned.size(), 4); ++i) {
+      const std::string& uuid = planned[i].pending.uuid;
+      PendingUser& p = pending.at(uuid);
+      const uint64_t bytes = uniform(0, 1) == 0 ? p.bytes : (p.bytes + 1) / 2;
+      scheduler.NoteApplied(uuid, bytes);
+      reference.NoteApplied(uuid, bytes);
+      p.bytes -= bytes;
+      p.first_pending_at = now;
+      if (p.bytes == 0) pending.erase(uuid);
+      changed.insert(uuid);
+    }
+  }
+  // The traffic exercised both kinds of due users.
+  EXPECT_GT(urgent_seen, 100u);
+  EXPECT_GT(due_seen - urgent_seen, 100u);
 }
 
 }  // namespace
