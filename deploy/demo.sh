@@ -8,7 +8,8 @@
 #     it (the panel's own read-modify-write, with a gap), and a reporter,
 #   - then shows usage flowing up (bytes generated per child vs. the parent's
 #     usage, to the byte), a user blocked on the parent disappearing from every
-#     child, a user created on the parent appearing on every child, and the
+#     child (its row, then its xray and sing-box), a user created on the parent
+#     appearing on every child (row, xray, sing-box), and the
 #     hub's status.
 # Everything it started is stopped when it ends (Ctrl-C included). Run it again
 # as often as you like. DEMO_KEEP=1 leaves everything running and prints how to
@@ -222,27 +223,41 @@ VICTIM=$(api GET user/ | jq -r '[.[] | select(.is_active)][0].uuid')
 say "Blocking user $VICTIM on the parent (PATCH enable=false)"
 start_ns=$(date +%s%N)
 api PATCH "user/$VICTIM/" '{"enable":false}' >/dev/null
-for i in $(seq 1 $CHILDREN); do
-  for _ in $(seq 1 300); do
-    [ "$(sql "SELECT enable FROM child$i.user WHERE uuid='$VICTIM'")" = 0 ] && break
-    sleep 0.02
+ms() { echo $((($(date +%s%N) - start_ns) / 1000000)); }
+in_core() {  # in_core CHILD CORE UUID -> "yes"/"no": is the user in that proxy core of the child
+  curl -sS "${CHILD_URL[$1]}/_sim/cores" | jq -r --arg u "$3" --arg c "$2" \
+    'if (.[$c] | map(ascii_downcase) | index($u)) == null then "no" else "yes" end'
+}
+# Each stage on every child, then the next: the times are from the PATCH.
+wait_all() {  # wait_all LABEL COMMAND... : until COMMAND CHILD succeeds on every child
+  local label=$1; shift
+  local line="$label:"
+  for i in $(seq 1 $CHILDREN); do
+    for _ in $(seq 1 300); do "$@" "$i" && break; sleep 0.02; done
+    if "$@" "$i"; then line="$line child$i $(ms) ms"; else line="$line child$i NOT after $(ms) ms"; fi
   done
-  printf 'child%s: enable=%s after %4d ms\n' "$i" \
-    "$(sql "SELECT enable FROM child$i.user WHERE uuid='$VICTIM'")" $((($(date +%s%N) - start_ns) / 1000000))
-done
+  echo "$line"
+}
+row_disabled() { [ "$(sql "SELECT enable FROM child$1.user WHERE uuid='$VICTIM'")" = 0 ]; }
+xray_gone() { [ "$(in_core "$1" xray "$VICTIM")" = no ]; }
+singbox_gone() { [ "$(in_core "$1" singbox "$VICTIM")" = no ]; }
+wait_all "  enable=0 in the child's table " row_disabled
+wait_all "  gone from the child's xray    " xray_gone
+wait_all "  gone from the child's sing-box" singbox_gone
 
 # --- a new user flows down ------------------------------------------------------------
 NEW=$(uuid)
 say "Creating user $NEW on the parent"
 start_ns=$(date +%s%N)
 api POST user/ "{\"uuid\":\"$NEW\",\"name\":\"demo-new-user\",\"usage_limit_GB\":50,\"package_days\":30}" >/dev/null
+row_present() { [ "$(sql "SELECT COUNT(*) FROM child$1.user WHERE uuid='$NEW'")" = 1 ]; }
+xray_has() { [ "$(in_core "$1" xray "$NEW")" = yes ]; }
+singbox_has() { [ "$(in_core "$1" singbox "$NEW")" = yes ]; }
+wait_all "  in the child's table          " row_present
+wait_all "  in the child's xray           " xray_has
+wait_all "  in the child's sing-box       " singbox_has
 for i in $(seq 1 $CHILDREN); do
-  for _ in $(seq 1 300); do
-    [ "$(sql "SELECT COUNT(*) FROM child$i.user WHERE uuid='$NEW'")" = 1 ] && break
-    sleep 0.02
-  done
-  printf 'child%s: present=%s after %4d ms, same wg_pub as parent: %s\n' "$i" \
-    "$(sql "SELECT COUNT(*) FROM child$i.user WHERE uuid='$NEW'")" $((($(date +%s%N) - start_ns) / 1000000)) \
+  printf '  child%s has the parent'"'"'s keys (wg_pub): %s\n' "$i" \
     "$([ "$(sql "SELECT wg_pub FROM child$i.user WHERE uuid='$NEW'")" = "$(api GET "user/$NEW/" | jq -r .wg_pub)" ] && echo yes || echo NO)"
 done
 
