@@ -83,10 +83,11 @@ absl::Status ChildNode::SetTraffic(bool enabled) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::map<std::string, uint64_t>> ChildNode::Generated() {
-  ASSIGN_OR_RETURN(hsync::testing::HttpResponse response, panel_->Control("GET", "/_sim/traffic"));
+absl::StatusOr<std::map<std::string, uint64_t>> GeneratedBytes(hsync::testing::PanelsimRunner& panel,
+                                                               const std::string& who) {
+  ASSIGN_OR_RETURN(hsync::testing::HttpResponse response, panel.Control("GET", "/_sim/traffic"));
   if (response.status != 200) {
-    return absl::InternalError(absl::StrCat(node_id(), ": GET /_sim/traffic -> ", response.status));
+    return absl::InternalError(absl::StrCat(who, ": GET /_sim/traffic -> ", response.status));
   }
   std::map<std::string, uint64_t> generated;
   try {
@@ -95,9 +96,13 @@ absl::StatusOr<std::map<std::string, uint64_t>> ChildNode::Generated() {
       generated[uuid] = bytes.get<uint64_t>();
     }
   } catch (const nlohmann::json::exception& e) {
-    return absl::InternalError(absl::StrCat(node_id(), ": /_sim/traffic: ", e.what()));
+    return absl::InternalError(absl::StrCat(who, ": /_sim/traffic: ", e.what()));
   }
   return generated;
+}
+
+absl::StatusOr<std::map<std::string, uint64_t>> ChildNode::Generated() {
+  return GeneratedBytes(*panel_, node_id());
 }
 
 absl::StatusOr<std::vector<ChildUserRow>> ChildNode::Users() {

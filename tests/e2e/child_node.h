@@ -43,6 +43,11 @@ struct ChildUserRow {
   std::map<std::string, std::optional<std::string>> columns;  // column -> text (nullopt = NULL)
 };
 
+// The bytes panelsim `panel` generated per user so far (GET /_sim/traffic);
+// `who` names it in errors.
+absl::StatusOr<std::map<std::string, uint64_t>> GeneratedBytes(hsync::testing::PanelsimRunner& panel,
+                                                               const std::string& who);
+
 class ChildNode {
  public:
   // Starts the proxy, the child panelsim (fresh database, traffic paused) and

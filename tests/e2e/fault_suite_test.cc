@@ -64,6 +64,19 @@ void RunTrials(FaultKind kind, SystemOptions options, int default_trials = 1) {
                              << "): " << result;
   }
   std::printf("[fault-suite] %s: %s\n", test.c_str(), trials.totals().Summary().c_str());
+  if (options.parent_traffic.interval_ms > 0) {
+    // The parent's own generator is the last of the snapshot's sources.
+    auto snapshot = (*sut)->Snapshot();
+    ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+    uint64_t own = 0;
+    for (const auto& [uuid, bytes] : snapshot->generated.back()) own += bytes;
+    std::printf("[fault-suite] %s: parent write = %s; the parent carried %llu bytes of its own\n",
+                test.c_str(), options.parent_write.c_str(), static_cast<unsigned long long>(own));
+    EXPECT_GT(own, 0u) << "the parent carried no traffic of its own: nothing raced the hub";
+    auto hub = (*sut)->hub().Status();
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    EXPECT_EQ(hub->parent_write_mode(), options.parent_write);
+  }
   std::fflush(stdout);
   EXPECT_EQ(trials.totals().trials.at(FaultKindName(kind)), n);
   EXPECT_GT(trials.totals().bytes_checked, 0u) << "no traffic was generated: the test checked nothing";
@@ -118,6 +131,31 @@ TEST(FaultSuite, ApplyRunsBusyAndSlow) {
   options.child_apply_duration_ms = 1500;  // a slow install.sh: the reporter's runs exit 12 meanwhile
   RunTrials(FaultKind::kApplyBusy, options);
 }
+
+// Issue 12: the same faults with a hub that writes usage into the parent's
+// database ([parent] write = "database") while the parent carries traffic of
+// its own (its usage task adding atomically beside the hub): exact to the
+// byte under every kind.
+class DatabaseModeWithParentTraffic : public ::testing::TestWithParam<FaultKind> {};
+
+TEST_P(DatabaseModeWithParentTraffic, ExactUnderTheFault) {
+  SystemOptions options = DefaultSystem(E2eSeed());
+  options.parent_write = "database";
+  options.parent_traffic = options.traffic;
+  if (GetParam() == FaultKind::kApplyBusy) options.child_apply_duration_ms = 1500;
+  if (GetParam() == FaultKind::kRmwRace) {
+    options.traffic.interval_ms = 100;
+    options.traffic.users_per_tick = 8;
+    options.traffic.rmw_gap_ms = 150;
+  }
+  RunTrials(GetParam(), options);
+}
+
+INSTANTIATE_TEST_SUITE_P(FaultSuite, DatabaseModeWithParentTraffic,
+                         ::testing::ValuesIn(AllFaultKinds()),
+                         [](const ::testing::TestParamInfo<FaultKind>& info) {
+                           return FaultKindName(info.param);
+                         });
 
 }  // namespace
 }  // namespace hsync::e2e

@@ -38,7 +38,18 @@ absl::StatusOr<std::unique_ptr<SystemUnderTest>> SystemUnderTest::Start(SystemOp
   parent.database = hsync::testing::UniqueDatabaseName("parent");
   parent.demo_users = o.parent_users;
   parent.extra_args = {"--seed", std::to_string(o.seed)};
+  if (o.parent_traffic.interval_ms > 0) {
+    for (const std::string& arg :
+         {std::string("--traffic-interval-ms"), std::to_string(o.parent_traffic.interval_ms),
+          std::string("--traffic-users-per-tick"), std::to_string(o.parent_traffic.users_per_tick),
+          std::string("--traffic-max-bytes"), std::to_string(o.parent_traffic.max_bytes),
+          std::string("--traffic-rmw-gap-ms"), std::to_string(o.parent_traffic.rmw_gap_ms)}) {
+      parent.extra_args.push_back(arg);
+    }
+  }
+  const std::string parent_database = parent.database;
   ASSIGN_OR_RETURN(sut->parent_, PanelsimRunner::Start(std::move(parent)));
+  RETURN_IF_ERROR(sut->SetParentTraffic(false));
 
   std::map<std::string, std::string> tokens;
   for (int i = 0; i < o.children; ++i) {
@@ -51,6 +62,12 @@ absl::StatusOr<std::unique_ptr<SystemUnderTest>> SystemUnderTest::Start(SystemOp
   hub.apply_interval = o.hub_apply_interval;
   hub.max_apply_delay = o.max_apply_delay;
   hub.roster_poll_interval = o.roster_poll_interval;
+  if (o.parent_write == "database") {
+    hub.parent_toml = absl::StrCat(
+        "write = \"database\"\n\n[parent.database]\nsocket = \"", SharedMariaDb().socket_path(),
+        "\"\nuser = \"root\"\ndatabase = \"", parent_database, "\"\nhub_database = \"",
+        hsync::testing::UniqueDatabaseName("hubdb"), "\"\n");
+  }
   ASSIGN_OR_RETURN(sut->hub_, HubRunner::Start(std::move(hub)));
 
   for (int i = 0; i < o.children; ++i) {
@@ -191,6 +208,21 @@ absl::StatusOr<std::vector<std::string>> SystemUnderTest::UsersWithUsage(int i) 
 absl::Status SystemUnderTest::SetTraffic(bool enabled) {
   traffic_on_ = enabled;
   for (auto& child : children_) RETURN_IF_ERROR(child->SetTraffic(enabled));
+  return SetParentTraffic(enabled);
+}
+
+absl::Status SystemUnderTest::SetParentTraffic(bool enabled) {
+  if (options_.parent_traffic.interval_ms <= 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto set, parent_->Control("POST", "/_sim/traffic",
+                                              absl::StrCat("{\"enabled\":", enabled ? "true" : "false", "}")));
+  if (set.status != 200) return absl::InternalError(absl::StrCat("parent POST /_sim/traffic -> ", set.status));
+  if (enabled) return absl::OkStatus();
+  // Paused: one usage-task run moves what its cores counted into its table,
+  // so a snapshot sees every byte the parent generated in its usage.
+  ASSIGN_OR_RETURN(auto flushed, parent_->Control("POST", "/_sim/usage_task", "{}"));
+  if (flushed.status != 200) {
+    return absl::InternalError(absl::StrCat("parent POST /_sim/usage_task -> ", flushed.status, " ", flushed.body));
+  }
   return absl::OkStatus();
 }
 
@@ -200,6 +232,10 @@ absl::StatusOr<UsageSnapshot> SystemUnderTest::Snapshot() {
   ASSIGN_OR_RETURN(snapshot.parent, ReadParentUsage(parent_->options().database));
   for (auto& child : children_) {
     ASSIGN_OR_RETURN(auto generated, child->Generated());
+    snapshot.generated.push_back(std::move(generated));
+  }
+  if (options_.parent_traffic.interval_ms > 0) {
+    ASSIGN_OR_RETURN(auto generated, GeneratedBytes(*parent_, "parent"));
     snapshot.generated.push_back(std::move(generated));
   }
   return snapshot;

@@ -38,6 +38,13 @@ struct SystemOptions {
   std::string roster_poll_interval = "1s";
   std::string hub_apply_interval = "200ms";
   int child_apply_duration_ms = 0;  // >0: each child's apply runs take this long
+  // The parent's own traffic through its cores and usage task (Hiddify
+  // parents usually carry some); interval_ms 0 = none. Counted in the usage
+  // invariant like a child's.
+  ChildTraffic parent_traffic{.interval_ms = 0};
+  // [parent] write: "api" (GET + PATCH) or "database" (the hub writes the
+  // parent's MariaDB, exact even with the parent's own traffic).
+  std::string parent_write = "api";
   uint64_t seed = 1;
 };
 
@@ -78,7 +85,8 @@ class SystemUnderTest {
   absl::StatusOr<std::vector<std::string>> UsersWithUsage(int i);
 
   // --- traffic ------------------------------------------------------------
-  // Starts/pauses the traffic generators of every child (paused after Start()).
+  // Starts/pauses the traffic generators of every child and of the parent
+  // (paused after Start()).
   absl::Status SetTraffic(bool enabled);
 
   // --- invariants ---------------------------------------------------------
@@ -105,6 +113,9 @@ class SystemUnderTest {
  private:
   SystemUnderTest() = default;
   absl::Status ResetWithStateLocked(int i, const std::string& uuid);
+  // Starts/pauses the parent's own traffic (no-op without it); paused, its
+  // cores' counters are flushed into its table.
+  absl::Status SetParentTraffic(bool enabled);
   // Users whose package ends on a day child `i`'s clock has shown but the
   // parent's has not (the child's clock runs ahead after ResetOnChild): their
   // validity legitimately differs between the two.
