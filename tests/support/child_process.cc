@@ -10,11 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -161,21 +163,44 @@ absl::StatusOr<int> ChildProcess::Signal(int signal, absl::Duration timeout) {
   return Wait(timeout);
 }
 
-int PickFreePort() {
+namespace {
+
+// The lowest port the kernel hands out for a bind to port 0
+// (net.ipv4.ip_local_port_range; 32768 when it cannot be read).
+int EphemeralLow() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0, high = 0;
+  if (range >> low >> high && low > 2048) return low;
+  return 32768;
+}
+
+bool CanBind(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = -1;
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
-  return port;
+  return ok;
+}
+
+}  // namespace
+
+int PickFreePort() {
+  // Below the ephemeral range: a port picked here and bound later by a child
+  // process is never handed meanwhile to another process binding port 0
+  // (the proxies, panelsim, the hub all do).
+  static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+  const int high = EphemeralLow() - 1;
+  const int low = std::min(10000, high - 1000);
+  std::uniform_int_distribution<int> pick(low, high);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = pick(rng);
+    if (CanBind(port)) return port;
+  }
+  return -1;
 }
 
 std::string BuiltBinary(const std::string& name) { return absl::StrCat(HSYNC_BIN_DIR, "/", name); }

@@ -37,7 +37,8 @@ class ChildProcess {
   int pid_ = -1;
 };
 
-// A free TCP port on 127.0.0.1 (bind to 0, read, close).
+// A TCP port on 127.0.0.1 that is free now, chosen below the kernel's
+// ephemeral range so that no bind to port 0 takes it before its user binds it.
 int PickFreePort();
 
 // Path of a binary built next to the tests (CMake passes the build dir).
