@@ -90,6 +90,16 @@ int FaultTrials::Child() {
   return static_cast<int>(rng_() % static_cast<uint64_t>(sut_->child_count()));
 }
 
+std::vector<int> FaultTrials::SomeChildren() {
+  std::vector<int> children;
+  if (rng_() % 10 < 3) {
+    for (int i = 0; i < sut_->child_count(); ++i) children.push_back(i);
+  } else {
+    children.push_back(Child());
+  }
+  return children;
+}
+
 void FaultTrials::Log(const std::string& line) {
   if (!options_.verbose) return;
   std::printf("[e2e +%5.1fs] %s\n", absl::ToDoubleSeconds(absl::Now() - trial_start_), line.c_str());
@@ -293,12 +303,7 @@ absl::Status FaultTrials::ParentFaults() {
 }
 
 absl::Status FaultTrials::ChildPanelFaults() {
-  std::vector<int> faulty;
-  if (rng_() % 10 < 3) {
-    for (int i = 0; i < sut_->child_count(); ++i) faulty.push_back(i);
-  } else {
-    faulty.push_back(Child());
-  }
+  const std::vector<int> faulty = SomeChildren();
   // Down (every connection dropped) or failing (every request answered 500).
   const std::string rule = rng_() % 2 == 0
                                ? "{\"route\":\"*\",\"drop_rate\":1.0}"
@@ -356,12 +361,7 @@ absl::Status FaultTrials::ApplyBusy() {
 }
 
 absl::Status FaultTrials::NetworkCut() {
-  std::vector<int> cut;
-  if (rng_() % 10 < 3) {
-    for (int i = 0; i < sut_->child_count(); ++i) cut.push_back(i);
-  } else {
-    cut.push_back(Child());
-  }
+  const std::vector<int> cut = SomeChildren();
   const bool refuse = rng_() % 2 == 0;
   const absl::Duration duration = Between(absl::Seconds(1), absl::Seconds(8));
   std::vector<std::string> names;

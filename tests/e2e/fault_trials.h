@@ -75,6 +75,8 @@ class FaultTrials {
   // A moment in [lo, hi].
   absl::Duration Between(absl::Duration lo, absl::Duration hi);
   int Child();
+  // Every child 3 times in 10, else one random child.
+  std::vector<int> SomeChildren();
   void Log(const std::string& line);
   // Runs the fault of `kind` starting now; returns when it is over (every
   // process running again, every path restored).

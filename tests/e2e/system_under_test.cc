@@ -1,6 +1,7 @@
 #include "tests/e2e/system_under_test.h"
 
 #include <cstdlib>
+#include <functional>
 #include <random>
 
 #include "absl/strings/ascii.h"
@@ -298,8 +299,11 @@ absl::StatusOr<nlohmann::json> SystemUnderTest::ParentUsers() {
   }
 }
 
-absl::Status SystemUnderTest::WaitRosterConverged(absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
+absl::StatusOr<absl::Duration> SystemUnderTest::WaitChildrenAgree(
+    absl::Duration timeout, absl::Duration poll, const std::string& what,
+    const std::function<std::vector<std::string>(const nlohmann::json&, int)>& differences_of) {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + timeout;
   std::string differences;
   while (true) {
     differences.clear();
@@ -308,24 +312,28 @@ absl::Status SystemUnderTest::WaitRosterConverged(absl::Duration timeout) {
       differences = std::string(parent.status().message());
     } else {
       for (int i = 0; i < child_count(); ++i) {
-        auto rows = child(i).Users();
-        if (!rows.ok()) {
-          absl::StrAppend(&differences, child(i).node_id(), ": ", rows.status().message(), "\n");
-          continue;
-        }
-        for (const std::string& d :
-             RosterDifferences(*parent, *rows, local_resets_[static_cast<size_t>(i)])) {
+        for (const std::string& d : differences_of(*parent, i)) {
           absl::StrAppend(&differences, child(i).node_id(), ": ", d, "\n");
         }
       }
     }
-    if (differences.empty()) return absl::OkStatus();
+    if (differences.empty()) return absl::Now() - start;
     if (absl::Now() >= deadline) break;
-    absl::SleepFor(absl::Milliseconds(250));
+    absl::SleepFor(poll);
   }
-  return absl::FailedPreconditionError(absl::StrCat("roster differs after ",
-                                                    absl::FormatDuration(timeout), ":\n",
-                                                    differences));
+  return absl::FailedPreconditionError(
+      absl::StrCat(what, " after ", absl::FormatDuration(timeout), ":\n", differences));
+}
+
+absl::Status SystemUnderTest::WaitRosterConverged(absl::Duration timeout) {
+  return WaitChildrenAgree(timeout, absl::Milliseconds(250), "roster differs",
+                           [&](const nlohmann::json& parent, int i) -> std::vector<std::string> {
+                             auto rows = child(i).Users();
+                             if (!rows.ok()) return {std::string(rows.status().message())};
+                             return RosterDifferences(parent, *rows,
+                                                      local_resets_[static_cast<size_t>(i)]);
+                           })
+      .status();
 }
 
 std::set<std::string> SystemUnderTest::ClockAffectedUsers(int i,
@@ -348,41 +356,19 @@ std::set<std::string> SystemUnderTest::ClockAffectedUsers(int i,
 }
 
 absl::StatusOr<absl::Duration> SystemUnderTest::WaitCoresFollow(absl::Duration timeout) {
-  const absl::Time start = absl::Now();
-  const absl::Time deadline = start + timeout;
-  std::string differences;
-  while (true) {
-    differences.clear();
-    absl::StatusOr<nlohmann::json> parent = ParentUsers();
-    if (!parent.ok()) {
-      differences = std::string(parent.status().message());
-    } else {
-      for (int i = 0; i < child_count(); ++i) {
+  return WaitChildrenAgree(
+      timeout, absl::Milliseconds(100), "cores or is_active differ",
+      [&](const nlohmann::json& parent, int i) -> std::vector<std::string> {
         auto cores = child(i).panel().Control("GET", "/_sim/cores");
         auto users = child(i).panel().Api("GET", "admin/user/");
         if (!cores.ok() || !users.ok() || cores->status != 200 || users->status != 200) {
-          absl::StrAppend(&differences, child(i).node_id(), ": cannot read its cores or users\n");
-          continue;
+          return {"cannot read its cores or users"};
         }
         nlohmann::json cores_json = nlohmann::json::parse(cores->body, nullptr, false);
         nlohmann::json users_json = nlohmann::json::parse(users->body, nullptr, false);
-        if (cores_json.is_discarded() || !users_json.is_array()) {
-          absl::StrAppend(&differences, child(i).node_id(), ": unreadable cores or users\n");
-          continue;
-        }
-        for (const std::string& d : CoreDifferences(*parent, cores_json, users_json,
-                                                    ClockAffectedUsers(i, *parent))) {
-          absl::StrAppend(&differences, child(i).node_id(), ": ", d, "\n");
-        }
-      }
-    }
-    if (differences.empty()) return absl::Now() - start;
-    if (absl::Now() >= deadline) break;
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  return absl::FailedPreconditionError(absl::StrCat("cores or is_active differ after ",
-                                                    absl::FormatDuration(timeout), ":\n",
-                                                    differences));
+        if (cores_json.is_discarded() || !users_json.is_array()) return {"unreadable cores or users"};
+        return CoreDifferences(parent, cores_json, users_json, ClockAffectedUsers(i, parent));
+      });
 }
 
 std::string SystemUnderTest::Diagnostics() {

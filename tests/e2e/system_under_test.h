@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -113,6 +114,12 @@ class SystemUnderTest {
  private:
   SystemUnderTest() = default;
   absl::Status ResetWithStateLocked(int i, const std::string& uuid);
+  // Polls every `poll` until `differences_of(parent users, child index)` is
+  // empty for every child; returns how long that took, or `what` with the
+  // differences left at `timeout`.
+  absl::StatusOr<absl::Duration> WaitChildrenAgree(
+      absl::Duration timeout, absl::Duration poll, const std::string& what,
+      const std::function<std::vector<std::string>(const nlohmann::json&, int)>& differences_of);
   // Starts/pauses the parent's own traffic (no-op without it); paused, its
   // cores' counters are flushed into its table.
   absl::Status SetParentTraffic(bool enabled);
